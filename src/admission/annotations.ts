@@ -1,0 +1,13 @@
+// The one annotation prefix this server writes. Chosen once: renaming it would orphan the
+// annotations on every object admitted before.
+export const ANNOTATION_PREFIX = 'volsync-autorestore.io/'
+export const DECISION_ANNOTATION = `${ANNOTATION_PREFIX}decision`
+export const REASON_ANNOTATION = `${ANNOTATION_PREFIX}reason`
+
+type Metadata = { annotations?: Record<string, string> }
+
+/** Records the decision on a mutated copy of an object (never on the request's own object). */
+export function annotate(object: Record<string, unknown>, decision: string, reason: string): void {
+  const metadata = (object.metadata ??= {}) as Metadata
+  metadata.annotations = { ...metadata.annotations, [DECISION_ANNOTATION]: decision, [REASON_ANNOTATION]: reason }
+}

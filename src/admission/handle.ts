@@ -1,0 +1,34 @@
+// One AdmissionReview body in, one answer out: the whole request path, pure and synchronous.
+// Used by the HTTPS server and by `review`, so both give the same answer.
+import type { Snapshot } from '../state/snapshot.ts'
+import { decide, type Webhook } from './decide.ts'
+import type { AdmissionInput, Decision } from './decision.ts'
+import { buildResponse, parseReview, type AdmissionReviewResponse } from './review.ts'
+
+export type HandleResult =
+  | { readonly ok: true; readonly input: AdmissionInput; readonly decision: Decision; readonly review: AdmissionReviewResponse }
+  | { readonly ok: false; readonly error: string }
+
+/** A rule that throws must not fail the API request: allow, and say so (the failure is logged and counted by the caller). */
+function failedOpen(error: unknown): Decision {
+  const message = error instanceof Error ? error.message : String(error)
+  return {
+    rule: 'internal-error',
+    outcome: 'skip',
+    reasons: [`internal error: ${message}`],
+    warnings: [`volsync-autorestore could not decide (internal error: ${message}); the object was admitted unchanged`],
+  }
+}
+
+export function handleReview(webhook: Webhook, snapshot: Snapshot, body: unknown, now: number): HandleResult {
+  const parsed = parseReview(body)
+  if (!parsed.ok) return parsed
+  const { input } = parsed
+  try {
+    const decision = decide(webhook, snapshot, input, now)
+    return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode) }
+  } catch (error) {
+    const decision = failedOpen(error)
+    return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode) }
+  }
+}

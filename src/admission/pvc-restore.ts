@@ -1,0 +1,145 @@
+// PVC CREATE: restore from the ReplicationDestination, wait for it, or start empty
+// (design section 5, "PVC CREATE"). Pure: (snapshot, request, now) -> decision.
+import type { Snapshot } from '../state/snapshot.ts'
+import { objectKey, type ReplicationDestinationInfo } from '../state/cluster-state.ts'
+import { annotate } from './annotations.ts'
+import { lookupBackup, type BackupAnswer } from './backup-lookup.ts'
+import { skip, type AdmissionInput, type Decision, type Outcome } from './decision.ts'
+import { matchesSelector } from './label-selector.ts'
+import { renderName } from './name-template.ts'
+import { asObject, stringMap, type JsonObject } from './object-fields.ts'
+import { describeBackup, isVolSyncOwned, readDataSource, RD_API_GROUP, RD_KIND } from './volsync-objects.ts'
+
+const RULE = 'pvc-restore'
+
+interface PvcContext {
+  readonly snapshot: Snapshot
+  readonly input: AdmissionInput
+  readonly pvc: JsonObject
+  readonly namespace: string
+  readonly name: string
+  readonly destination: string
+}
+
+function decided(ctx: PvcContext, outcome: Outcome, reason: string, change: {
+  readonly setRef?: boolean
+  readonly removeRef?: boolean
+  readonly warning?: string
+  readonly denial?: string
+  readonly nudge?: boolean
+}): Decision {
+  let mutated: JsonObject | undefined
+  if (!change.denial) {
+    mutated = structuredClone(ctx.pvc)
+    const spec = (asObject(mutated.spec) ?? (mutated.spec = {})) as JsonObject
+    if (change.setRef) spec.dataSourceRef = { apiGroup: RD_API_GROUP, kind: RD_KIND, name: ctx.destination }
+    if (change.removeRef) {
+      delete spec.dataSourceRef
+      delete spec.dataSource
+    }
+    annotate(mutated, outcome, reason)
+  }
+  return {
+    rule: RULE,
+    outcome,
+    reasons: [reason],
+    warnings: change.warning ? [change.warning] : [],
+    ...(mutated ? { mutated } : {}),
+    ...(change.denial ? { denial: change.denial } : {}),
+    ...(change.nudge ? { nudge: { type: 'prewarm', namespace: ctx.namespace, pvc: ctx.name, destination: ctx.destination } } : {}),
+  }
+}
+
+/** latestImage is only usable by the volume populator when it is a VolumeSnapshot (RD copyMethod Snapshot). */
+function usableImage(rd: ReplicationDestinationInfo | undefined): string | null {
+  const image = rd?.latestImage
+  return image && image.kind === 'VolumeSnapshot' ? image.name : null
+}
+
+function notReadyState(rd: ReplicationDestinationInfo | undefined, ref: string): string {
+  if (!rd) return `${ref} does not exist yet`
+  if (rd.latestImage) return `${ref} has a latestImage of kind ${rd.latestImage.kind}, which the volume populator cannot use (needs copyMethod: Snapshot)`
+  return `${ref} has no latestImage yet`
+}
+
+function decideWithoutImage(ctx: PvcContext, rd: ReplicationDestinationInfo | undefined, answer: BackupAnswer, hasOwnRef: boolean): Decision {
+  const { config } = ctx.snapshot
+  const pvcRef = `${ctx.namespace}/${ctx.name}`
+  const rdRef = `ReplicationDestination ${ctx.destination}`
+  const state = notReadyState(rd, rdRef)
+  switch (answer.state) {
+    case 'backup': {
+      const backup = describeBackup(answer.entry)
+      switch (config.pvc.whenBackupNotReady) {
+        case 'wait':
+          return decided(ctx, 'wait', `${backup} exists for ${pvcRef}; ${state}: the volume populator waits until it syncs`, {
+            setRef: !hasOwnRef,
+            warning: `waiting for ${rdRef} to restore ${pvcRef} from ${backup}; the PVC stays Pending until it syncs`,
+            nudge: true,
+          })
+        case 'deny':
+          return decided(ctx, 'deny', `${backup} exists but ${state}`, {
+            denial: `${backup} exists for ${pvcRef} but ${state}; retry in a minute, when it has synced (pvc.whenBackupNotReady: deny)`,
+            nudge: true,
+          })
+        case 'fresh':
+          return decided(ctx, 'fresh', `${backup} exists but ${state}; pvc.whenBackupNotReady is fresh`, {
+            warning: `${pvcRef} starts EMPTY although ${backup} exists (${state}; pvc.whenBackupNotReady: fresh)`,
+          })
+      }
+      break
+    }
+    case 'unknown':
+      if (config.pvc.whenCatalogUnknown === 'deny') {
+        return decided(ctx, 'deny', `catalog unknown: ${answer.reason}`, {
+          denial: `cannot tell whether a backup exists for ${pvcRef}: ${answer.reason}; retry later (pvc.whenCatalogUnknown: deny)`,
+        })
+      }
+      return decided(ctx, 'fresh', `catalog unknown (${answer.reason}); ${state}`, {
+        warning: `${pvcRef} starts without a restore: whether a backup exists is unknown (${answer.reason})`,
+      })
+    case 'none':
+      if (hasOwnRef) {
+        return decided(ctx, 'remove-datasource', `no backup is known for ${pvcRef} and ${state}; its dataSourceRef would keep it Pending forever`, {
+          removeRef: true,
+          warning: `removed dataSourceRef to ${rdRef} from ${pvcRef}: no backup is known and ${state}, so it would stay Pending forever; it starts empty`,
+        })
+      }
+      return decided(ctx, 'fresh', `no backup is known for ${pvcRef}: new volume`, {})
+  }
+  throw new Error('unreachable')
+}
+
+export function decidePvcCreate(snapshot: Snapshot, input: AdmissionInput, now: number): Decision {
+  const pvc = input.object
+  if (!pvc) return skip(RULE, 'no object')
+  if (input.operation !== 'CREATE') return skip(RULE, `${input.operation} is not mutated: a PVC's dataSourceRef is immutable after creation`)
+  const labels = stringMap(pvc, 'labels')
+  if (isVolSyncOwned(labels)) return skip(RULE, 'a PVC that VolSync itself created')
+  const { config } = snapshot
+  if (!matchesSelector(config.pvc.selector, labels)) return skip(RULE, 'not participating: labels do not match pvc.selector')
+  if (!input.name) return skip(RULE, 'a PVC without a name (generateName) cannot be matched to a backup')
+  const destination = renderName(config.pvc.destinationName, { pvc: input.name, namespace: input.namespace })
+  const ctx: PvcContext = { snapshot, input, pvc, namespace: input.namespace, name: input.name, destination }
+
+  const current = readDataSource(asObject(pvc.spec))
+  const hasOwnRef = current !== null && current.apiGroup === RD_API_GROUP && current.kind === RD_KIND && current.name === destination
+  if (current !== null && !hasOwnRef) {
+    return skip(RULE, `the PVC's own data source (${current.kind} ${current.name}) is left alone`)
+  }
+
+  const rd = snapshot.cluster.replicationDestinations.get(objectKey(input.namespace, destination))
+  const image = usableImage(rd)
+  const answer = lookupBackup(snapshot.catalog, input.namespace, input.name, now, snapshot.staleAfterMs)
+  if (image) {
+    const emptyHint = answer.state === 'none'
+      ? ` (note: the catalog knows no backup for ${input.namespace}/${input.name}; the image may be of an empty restore)`
+      : ''
+    return decided(ctx, 'restore', `ReplicationDestination ${destination} has latestImage ${image}`, {
+      setRef: !hasOwnRef,
+      warning: `restoring ${input.namespace}/${input.name} from ReplicationDestination ${destination} (VolumeSnapshot ${image})${emptyHint}`,
+    })
+  }
+  return decideWithoutImage(ctx, rd, answer, hasOwnRef)
+}
+

@@ -1,0 +1,112 @@
+// AdmissionReview admission.k8s.io/v1 in and out. A body that is not a valid review is reported
+// as one line (HTTP 400 at the server, exit 2 in the CLI), never thrown past the caller.
+import { Type, type Static } from '@sinclair/typebox'
+import { Ajv } from 'ajv'
+import fastJsonPatch from 'fast-json-patch'
+import type { AdmissionInput, Decision } from './decision.ts'
+
+const GroupVersionKind = Type.Object({ group: Type.String(), version: Type.String(), kind: Type.String({ minLength: 1 }) })
+const KubeObject = Type.Object({}, { additionalProperties: true })
+
+export const AdmissionReviewRequest = Type.Object({
+  apiVersion: Type.Literal('admission.k8s.io/v1'),
+  kind: Type.Literal('AdmissionReview'),
+  request: Type.Object({
+    uid: Type.String({ minLength: 1 }),
+    kind: GroupVersionKind,
+    operation: Type.Union([Type.Literal('CREATE'), Type.Literal('UPDATE'), Type.Literal('DELETE'), Type.Literal('CONNECT')]),
+    name: Type.Optional(Type.String()),
+    namespace: Type.Optional(Type.String()),
+    object: Type.Optional(Type.Union([KubeObject, Type.Null()])),
+    oldObject: Type.Optional(Type.Union([KubeObject, Type.Null()])),
+    dryRun: Type.Optional(Type.Boolean()),
+  }),
+})
+export type AdmissionReviewRequest = Static<typeof AdmissionReviewRequest>
+
+export interface AdmissionResponseBody {
+  uid: string
+  allowed: boolean
+  patchType?: 'JSONPatch'
+  patch?: string
+  warnings?: string[]
+  status?: { code: number; reason?: string; message: string }
+}
+
+export interface AdmissionReviewResponse {
+  apiVersion: 'admission.k8s.io/v1'
+  kind: 'AdmissionReview'
+  response: AdmissionResponseBody
+}
+
+const ajv = new Ajv({ allErrors: false, strict: false })
+const validateReview = ajv.compile<AdmissionReviewRequest>(AdmissionReviewRequest)
+
+export type ParseResult = { readonly ok: true; readonly input: AdmissionInput } | { readonly ok: false; readonly error: string }
+
+function firstError(): string {
+  const error = validateReview.errors?.[0]
+  if (!error) return 'not an AdmissionReview'
+  const path = error.instancePath.replace(/^\//, '').replaceAll('/', '.')
+  if (error.keyword === 'required') {
+    const missing = String((error.params as { missingProperty?: unknown }).missingProperty)
+    return `${path ? `${path}.` : ''}${missing} is required`
+  }
+  if (error.keyword === 'const') {
+    return `${path} must be ${JSON.stringify((error.params as { allowedValue?: unknown }).allowedValue)}`
+  }
+  return `${path || 'body'} ${error.message ?? 'is invalid'}`
+}
+
+/** Validates a parsed JSON body. Every failure is a one-line reason that names the field. */
+export function parseReview(body: unknown): ParseResult {
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    return { ok: false, error: 'body must be a JSON object (an admission.k8s.io/v1 AdmissionReview)' }
+  }
+  if (!validateReview(body)) return { ok: false, error: `invalid AdmissionReview: ${firstError()}` }
+  const request = body.request
+  const object = (request.object ?? null) as Record<string, unknown> | null
+  if (object === null && (request.operation === 'CREATE' || request.operation === 'UPDATE')) {
+    return { ok: false, error: `invalid AdmissionReview: request.object is required for ${request.operation}` }
+  }
+  const metadata = (object?.metadata ?? null) as { name?: unknown; namespace?: unknown } | null
+  return {
+    ok: true,
+    input: {
+      uid: request.uid,
+      kind: request.kind,
+      operation: request.operation,
+      namespace: request.namespace ?? (typeof metadata?.namespace === 'string' ? metadata.namespace : ''),
+      name: request.name || (typeof metadata?.name === 'string' ? metadata.name : ''),
+      object,
+      oldObject: (request.oldObject ?? null) as Record<string, unknown> | null,
+      dryRun: request.dryRun === true,
+    },
+  }
+}
+
+/** RFC 6902 operations that turn the request's object into the decided one. */
+export function patchOperations(input: AdmissionInput, decision: Decision): fastJsonPatch.Operation[] {
+  if (!decision.mutated || !input.object) return []
+  return fastJsonPatch.compare(input.object, decision.mutated)
+}
+
+export function buildResponse(input: AdmissionInput, decision: Decision, mode: 'enforce' | 'audit'): AdmissionReviewResponse {
+  const response: AdmissionResponseBody = { uid: input.uid, allowed: true }
+  const warnings = [...decision.warnings]
+  if (mode === 'audit') {
+    if (decision.denial) warnings.push(`audit mode: would deny: ${decision.denial}`)
+    else if (decision.mutated) warnings.unshift(`audit mode: would ${decision.outcome}; no change made`)
+  } else if (decision.denial) {
+    response.allowed = false
+    response.status = { code: 403, reason: 'Forbidden', message: decision.denial }
+  } else {
+    const operations = patchOperations(input, decision)
+    if (operations.length > 0) {
+      response.patchType = 'JSONPatch'
+      response.patch = Buffer.from(JSON.stringify(operations)).toString('base64')
+    }
+  }
+  if (warnings.length > 0) response.warnings = warnings
+  return { apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response }
+}

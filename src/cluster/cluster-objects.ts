@@ -1,0 +1,81 @@
+// Reduces Kubernetes objects to the ClusterState admission reads. Shared by the offline
+// directory source and (later) the API-server watch, so both publish the same shape.
+import { objectKey, type ClusterState, type ReplicationDestinationInfo, type TypedReference } from '../state/cluster-state.ts'
+
+type Obj = Record<string, unknown>
+
+function obj(value: unknown): Obj | undefined {
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Obj) : undefined
+}
+function str(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+const MOVER_BLOCKS = ['kopia', 'restic', 'rsync', 'rsyncTLS', 'rclone', 'syncthing', 'external'] as const
+
+function latestImage(status: Obj | undefined): TypedReference | null {
+  const image = obj(status?.latestImage)
+  const kind = str(image?.kind)
+  const name = str(image?.name)
+  if (!kind || !name) return null
+  const apiGroup = str(image?.apiGroup)
+  return apiGroup ? { apiGroup, kind, name } : { kind, name }
+}
+
+function replicationDestination(o: Obj, namespace: string, name: string): ReplicationDestinationInfo {
+  const spec = obj(o.spec)
+  let copyMethod: string | null = null
+  for (const block of MOVER_BLOCKS) {
+    const method = str(obj(spec?.[block])?.copyMethod)
+    if (method) copyMethod = method
+  }
+  return { namespace, name, latestImage: latestImage(obj(o.status)), copyMethod }
+}
+
+export interface ObjectProblem {
+  readonly where: string
+  readonly message: string
+}
+
+/** Builds a ClusterState; objects it does not understand are reported, never thrown. */
+export function clusterStateFromObjects(objects: readonly unknown[], origin: string): { state: ClusterState; problems: ObjectProblem[] } {
+  const replicationDestinations = new Map<string, ReplicationDestinationInfo>()
+  const namespaces = new Set<string>()
+  const secrets = new Map<string, readonly string[]>()
+  const problems: ObjectProblem[] = []
+
+  const visit = (value: unknown, where: string): void => {
+    const o = obj(value)
+    if (!o) {
+      if (value !== null && value !== undefined) problems.push({ where, message: 'not a Kubernetes object (a mapping)' })
+      return
+    }
+    const kind = str(o.kind)
+    if (kind?.endsWith('List') && Array.isArray(o.items)) {
+      o.items.forEach((item, i) => visit(item, `${where} items[${i}]`))
+      return
+    }
+    const metadata = obj(o.metadata)
+    const name = str(metadata?.name)
+    if (!kind || !name) {
+      problems.push({ where, message: 'missing kind or metadata.name' })
+      return
+    }
+    const namespace = str(metadata?.namespace) ?? 'default'
+    switch (kind) {
+      case 'Namespace':
+        namespaces.add(name)
+        break
+      case 'ReplicationDestination':
+        replicationDestinations.set(objectKey(namespace, name), replicationDestination(o, namespace, name))
+        break
+      case 'Secret':
+        secrets.set(objectKey(namespace, name), [...Object.keys(obj(o.data) ?? {}), ...Object.keys(obj(o.stringData) ?? {})].sort())
+        break
+      default:
+        break // other kinds are allowed in the directory and ignored
+    }
+  }
+  objects.forEach((o, i) => visit(o, `object ${i}`))
+  return { state: { origin, synced: true, replicationDestinations, namespaces, secrets }, problems }
+}

@@ -1,0 +1,46 @@
+// For the one-shot commands (review, catalog): config, cluster state and catalog read once,
+// through the same code the server's loops use.
+import { CatalogPoller } from '../catalog/poller.ts'
+import { createSource } from '../catalog/sources.ts'
+import { readClusterDirectory } from '../cluster/directory-source.ts'
+import { ConfigError, defaultConfig, loadConfigFile } from '../config/load.ts'
+import type { Config } from '../config/schema.ts'
+import type { Logger } from '../log.ts'
+import type { CatalogState, SourceState } from '../state/catalog-state.ts'
+import { StateStore } from '../state/store.ts'
+import type { Snapshot } from '../state/snapshot.ts'
+import { UsageError } from './usage-error.ts'
+
+export function loadConfigOrUsage(file: string | undefined): Config {
+  try {
+    return file ? loadConfigFile(file) : defaultConfig()
+  } catch (error) {
+    if (error instanceof ConfigError) throw new UsageError(error.message)
+    throw error
+  }
+}
+
+export async function pollCatalogOnce(config: Config, log: Logger): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
+  let catalog: CatalogState | undefined
+  const poller = new CatalogPoller(config.catalog.sources.map(createSource), (c) => { catalog = c }, { intervalMs: 60_000, log })
+  await poller.pollAll()
+  poller.stop()
+  const sources = poller.states
+  return { catalog: catalog ?? { sources, byPvc: new Map() }, sources }
+}
+
+export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Logger): Promise<Snapshot> {
+  const store = new StateStore(config)
+  const dir = stateDir ?? config.state.directory
+  if (dir) {
+    try {
+      const { state, problems } = await readClusterDirectory(dir)
+      for (const problem of problems) log.warn(problem, 'ignored an object in the state directory')
+      store.publish({ cluster: state })
+    } catch (error) {
+      throw new UsageError(`--state ${dir}: ${(error as Error).message}`)
+    }
+  }
+  const { catalog } = await pollCatalogOnce(config, log)
+  return store.publish({ catalog })
+}

@@ -1,0 +1,88 @@
+// `review [--config FILE] [--state DIR] [--webhook mutate|validate] [--explain] FILE|-`:
+// the server's decision for one AdmissionReview, offline.
+import { readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import type { Webhook } from '../admission/decide.ts'
+import { handleReview } from '../admission/handle.ts'
+import { patchOperations } from '../admission/review.ts'
+import { createLogger } from '../log.ts'
+import { loadConfigOrUsage, oneShotSnapshot } from './one-shot-snapshot.ts'
+import { EXIT_OK, UsageError } from './usage-error.ts'
+
+async function readInput(path: string): Promise<string> {
+  if (path === '-') {
+    const chunks: Buffer[] = []
+    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    return Buffer.concat(chunks).toString('utf8')
+  }
+  try {
+    return await readFile(path, 'utf8')
+  } catch (error) {
+    throw new UsageError(`${path}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+  }
+}
+
+/** A bare Kubernetes object (what `kubectl get -o json` prints) is wrapped as a CREATE review. */
+export function wrapBareObject(value: unknown): unknown {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return value
+  const object = value as Record<string, unknown>
+  if (object.kind === 'AdmissionReview' || typeof object.apiVersion !== 'string' || typeof object.kind !== 'string') return value
+  const [group, version] = object.apiVersion.includes('/') ? object.apiVersion.split('/', 2) : ['', object.apiVersion]
+  const metadata = (object.metadata ?? {}) as { name?: unknown; namespace?: unknown }
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid: '00000000-0000-0000-0000-000000000000',
+      kind: { group, version, kind: object.kind },
+      operation: 'CREATE',
+      name: typeof metadata.name === 'string' ? metadata.name : '',
+      namespace: typeof metadata.namespace === 'string' ? metadata.namespace : 'default',
+      object,
+      oldObject: null,
+      dryRun: true,
+    },
+  }
+}
+
+export async function reviewCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string' },
+      state: { type: 'string' },
+      webhook: { type: 'string', default: 'mutate' },
+      explain: { type: 'boolean', default: false },
+    },
+  })
+  if (positionals.length !== 1) throw new UsageError('review: give exactly one FILE (or - for stdin)')
+  if (values.webhook !== 'mutate' && values.webhook !== 'validate') throw new UsageError('--webhook: must be mutate or validate')
+  const webhook: Webhook = values.webhook
+  const config = loadConfigOrUsage(values.config)
+  const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, process.stderr)
+  const text = await readInput(positionals[0]!)
+  let body: unknown
+  try {
+    body = wrapBareObject(JSON.parse(text))
+  } catch {
+    throw new UsageError(`${positionals[0]}: not JSON (an AdmissionReview or a Kubernetes object)`)
+  }
+  const snapshot = await oneShotSnapshot(config, values.state, log)
+  const result = handleReview(webhook, snapshot, body, Date.now())
+  if (!result.ok) throw new UsageError(result.error)
+  const output: Record<string, unknown> = { ...result.review }
+  if (values.explain) {
+    output.explain = {
+      rule: result.decision.rule,
+      decision: result.decision.outcome,
+      reasons: result.decision.reasons,
+      warnings: result.decision.warnings,
+      ...(result.decision.denial ? { denial: result.decision.denial } : {}),
+      mode: snapshot.config.mode,
+      patch: snapshot.config.mode === 'audit' ? [] : patchOperations(result.input, result.decision),
+    }
+  }
+  out.write(`${JSON.stringify(output, null, 2)}\n`)
+  return EXIT_OK
+}

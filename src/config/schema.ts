@@ -1,0 +1,129 @@
+// The one source of the configuration's shape, types and defaults (design section 7).
+// Every key has a safe default; unknown keys are rejected so that a typo is an error, not a no-op.
+import { Type, type Static, type TSchema } from '@sinclair/typebox'
+
+const strict = { additionalProperties: false } as const
+
+/** "90s", "10m", "1h", "500ms": parsed by config/duration.ts. */
+export const Duration = Type.String({ pattern: '^[0-9]+(ms|s|m|h)$', description: 'a duration such as 500ms, 60s, 10m, 1h' })
+
+const WarnOrDeny = Type.Union([Type.Literal('warn'), Type.Literal('deny')], { default: 'warn' })
+
+/** Kubernetes metav1.LabelSelector. */
+export const LabelSelector = Type.Object({
+  matchLabels: Type.Optional(Type.Record(Type.String(), Type.String())),
+  matchExpressions: Type.Optional(Type.Array(Type.Object({
+    key: Type.String({ minLength: 1 }),
+    operator: Type.Union([Type.Literal('In'), Type.Literal('NotIn'), Type.Literal('Exists'), Type.Literal('DoesNotExist')]),
+    values: Type.Optional(Type.Array(Type.String())),
+  }, strict))),
+}, strict)
+export type LabelSelector = Static<typeof LabelSelector>
+
+function withDefault<T extends TSchema>(schema: T, value: unknown): T {
+  return { ...schema, default: value }
+}
+
+const TlsFiles = Type.Object({
+  certFile: Type.String({ minLength: 1, default: 'certs/tls.crt' }),
+  keyFile: Type.String({ minLength: 1, default: 'certs/tls.key' }),
+}, strict)
+
+const Server = Type.Object({
+  host: Type.String({ default: '0.0.0.0' }),
+  port: Type.Integer({ minimum: 1, maximum: 65535, default: 8443 }),
+  metricsHost: Type.String({ default: '0.0.0.0' }),
+  metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
+  tls: withDefault(TlsFiles, {}),
+  /** Create a self-signed development certificate when the files are missing (the embedded default). */
+  devCertificate: Type.Boolean({ default: false }),
+}, strict)
+
+const State = Type.Object({
+  /** Offline cluster state: Kubernetes objects as YAML files. Absent: the API server (live-cluster issue). */
+  directory: Type.Optional(Type.String({ minLength: 1 })),
+}, strict)
+
+const Pvc = Type.Object({
+  selector: withDefault(LabelSelector, { matchExpressions: [{ key: 'backup', operator: 'Exists' }] }),
+  destinationName: Type.String({ minLength: 1, default: '{{pvc}}-dst', pattern: '^[a-z0-9{}.-]+$' }),
+  whenBackupNotReady: Type.Union([Type.Literal('wait'), Type.Literal('deny'), Type.Literal('fresh')], { default: 'wait' }),
+  whenCatalogUnknown: Type.Union([Type.Literal('fresh'), Type.Literal('deny')], { default: 'fresh' }),
+}, strict)
+
+const Jitter = Type.Object({
+  enabled: Type.Boolean({ default: true }),
+  maxSeconds: Type.Integer({ minimum: 0, maximum: 86400, default: 300 }),
+  image: Type.String({ minLength: 1, default: 'busybox:1.37' }),
+}, strict)
+
+const Repository = Type.Object({
+  nfs: Type.Optional(Type.Object({ server: Type.String({ minLength: 1 }), path: Type.String({ pattern: '^/' }) }, strict)),
+  pvc: Type.Optional(Type.Object({ claimName: Type.String({ minLength: 1 }) }, strict)),
+  mountPath: Type.String({ pattern: '^/', default: '/repository' }),
+}, strict)
+export type RepositoryConfig = Static<typeof Repository>
+
+const Movers = Type.Object({
+  jitter: withDefault(Jitter, {}),
+  repository: Type.Optional(Repository),
+}, strict)
+
+const StaticBackup = Type.Object({
+  namespace: Type.String({ minLength: 1 }),
+  pvc: Type.String({ minLength: 1 }),
+  snapshots: Type.Integer({ minimum: 0, default: 1 }),
+  newest: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$', description: 'RFC 3339 time' })),
+  sizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
+}, strict)
+
+/** Backups declared by hand. The s3-prefix, kopia and restic source types arrive with the catalog issues. */
+const StaticSource = Type.Object({
+  name: Type.String({ minLength: 1, pattern: '^[a-zA-Z0-9._-]+$' }),
+  type: Type.Literal('static'),
+  backups: Type.Array(StaticBackup, { default: [] }),
+}, strict)
+export type StaticSourceConfig = Static<typeof StaticSource>
+
+export const CatalogSourceConfig = Type.Union([StaticSource])
+export type CatalogSourceConfig = Static<typeof CatalogSourceConfig>
+
+const Catalog = Type.Object({
+  interval: withDefault(Duration, '60s'),
+  staleAfter: withDefault(Duration, '10m'),
+  sources: Type.Array(CatalogSourceConfig, { default: [] }),
+}, strict)
+
+const Prewarm = Type.Object({
+  enabled: Type.Boolean({ default: true }),
+  requireSecret: Type.Optional(Type.String({ minLength: 1 })),
+  template: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+}, strict)
+
+const Guard = Type.Object({ pauseSource: Type.Boolean({ default: false }) }, strict)
+
+/** One key per validation rule (design section 5): warn (default) or deny. */
+const Validation = Type.Object({
+  kopiaSecretKeys: WarnOrDeny,
+  s3PlainHttp: WarnOrDeny,
+  rdSourceIdentity: WarnOrDeny,
+  rdTrigger: WarnOrDeny,
+  pvcDanglingDataSource: WarnOrDeny,
+}, strict)
+export type ValidationRuleName = keyof Static<typeof Validation>
+
+export const Config = Type.Object({
+  mode: Type.Union([Type.Literal('enforce'), Type.Literal('audit')], { default: 'enforce' }),
+  server: withDefault(Server, {}),
+  state: withDefault(State, {}),
+  pvc: withDefault(Pvc, {}),
+  movers: withDefault(Movers, {}),
+  catalog: withDefault(Catalog, {}),
+  prewarm: withDefault(Prewarm, {}),
+  guard: withDefault(Guard, {}),
+  validation: withDefault(Validation, {}),
+  log: withDefault(Type.Object({
+    level: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
+  }, strict), {}),
+}, strict)
+export type Config = Static<typeof Config>

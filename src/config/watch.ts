@@ -1,0 +1,90 @@
+// Reloads the config file when it changes. A mounted ConfigMap changes by swapping a `..data`
+// symlink in the directory, so the directory is watched, with a slow poll as a fallback.
+import { watch, type FSWatcher } from 'node:fs'
+import { readFile } from 'node:fs/promises'
+import { basename, dirname } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import { parseConfig } from './load.ts'
+import type { Config } from './schema.ts'
+
+export interface ConfigWatchEvents {
+  /** A new valid config that differs from the current one. */
+  changed(config: Config): void
+  /** The file changed but is invalid (or unreadable): the last good config stays. */
+  rejected(message: string): void
+}
+
+export class ConfigWatcher {
+  readonly #file: string
+  readonly #events: ConfigWatchEvents
+  #current: Config
+  #lastText: string | undefined
+  #lastError: string | null = null
+  #watcher: FSWatcher | undefined
+  #debounce: NodeJS.Timeout | undefined
+  #poll: NodeJS.Timeout | undefined
+
+  constructor(file: string, initial: Config, events: ConfigWatchEvents) {
+    this.#file = file
+    this.#current = initial
+    this.#events = events
+  }
+
+  get lastError(): string | null {
+    return this.#lastError
+  }
+
+  async start(pollMs = 10_000): Promise<void> {
+    this.#lastText = await readFile(this.#file, 'utf8').catch(() => undefined)
+    const name = basename(this.#file)
+    try {
+      this.#watcher = watch(dirname(this.#file), (_event, changed) => {
+        if (changed === null || changed === name || changed.startsWith('..')) this.#schedule()
+      })
+      this.#watcher.on('error', () => undefined)
+    } catch {
+      // fs.watch is unavailable on some filesystems: the poll below still notices changes.
+    }
+    this.#poll = setInterval(() => void this.check(), pollMs)
+    this.#poll.unref()
+  }
+
+  #schedule(): void {
+    clearTimeout(this.#debounce)
+    this.#debounce = setTimeout(() => void this.check(), 100)
+  }
+
+  /** Re-reads the file now. Exposed so tests need not wait for fs events. */
+  async check(): Promise<void> {
+    let text: string
+    try {
+      text = await readFile(this.#file, 'utf8')
+    } catch (error) {
+      return this.#reject(`${this.#file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+    }
+    if (text === this.#lastText) return
+    this.#lastText = text
+    let next: Config
+    try {
+      next = parseConfig(text, this.#file)
+    } catch (error) {
+      return this.#reject((error as Error).message)
+    }
+    this.#lastError = null
+    if (isDeepStrictEqual(next, this.#current)) return
+    this.#current = next
+    this.#events.changed(next)
+  }
+
+  #reject(message: string): void {
+    if (message === this.#lastError) return
+    this.#lastError = message
+    this.#events.rejected(message)
+  }
+
+  stop(): void {
+    clearTimeout(this.#debounce)
+    clearInterval(this.#poll)
+    this.#watcher?.close()
+  }
+}

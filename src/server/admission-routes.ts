@@ -1,0 +1,58 @@
+// POST /mutate and POST /validate: parse, decide from the current snapshot, answer. Nothing
+// here awaits I/O; a body that is not an AdmissionReview gets 400 and one line of text.
+import type { FastifyInstance, FastifyReply } from 'fastify'
+import type { Logger } from 'pino'
+import type { Webhook } from '../admission/decide.ts'
+import type { Nudge } from '../admission/decision.ts'
+import { handleReview } from '../admission/handle.ts'
+import type { Snapshot } from '../state/snapshot.ts'
+import type { Metrics } from './metrics.ts'
+
+export interface AdmissionRoutesOptions {
+  readonly snapshot: () => Snapshot
+  readonly metrics: Metrics
+  readonly log: Logger
+  /** Side effects a decision asks for (pre-warm); never called for dry runs. */
+  readonly onNudge?: (nudge: Nudge) => void
+}
+
+function badRequest(reply: FastifyReply, message: string): FastifyReply {
+  return reply.code(400).type('text/plain; charset=utf-8').send(`${message.replace(/[\r\n]+/g, ' ')}\n`)
+}
+
+export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOptions): void {
+  const { metrics, log } = options
+  // Bodies are parsed here, not by Fastify, so that every kind of bad body gets the same one-line 400.
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+
+  const route = (webhook: Webhook) => async (request: { body: unknown }, reply: FastifyReply) => {
+    const started = process.hrtime.bigint()
+    let body: unknown
+    try {
+      body = JSON.parse(typeof request.body === 'string' ? request.body : '')
+    } catch {
+      metrics.invalidReviews.inc({ webhook })
+      return badRequest(reply, 'body is not JSON: send an admission.k8s.io/v1 AdmissionReview')
+    }
+    const snapshot = options.snapshot()
+    const result = handleReview(webhook, snapshot, body, Date.now())
+    if (!result.ok) {
+      metrics.invalidReviews.inc({ webhook })
+      return badRequest(reply, result.error)
+    }
+    const { input, decision, review } = result
+    metrics.admissionRequests.inc({ webhook, kind: input.kind.kind, operation: input.operation, decision: decision.outcome })
+    metrics.admissionDuration.observe({ webhook }, Number(process.hrtime.bigint() - started) / 1e9)
+    if (decision.outcome !== 'skip' && decision.outcome !== 'unchanged') {
+      log.info({ webhook, uid: input.uid, kind: input.kind.kind, operation: input.operation, namespace: input.namespace, name: input.name, rule: decision.rule, decision: decision.outcome, reasons: decision.reasons, dryRun: input.dryRun, mode: snapshot.config.mode }, 'admission decision')
+    } else if (decision.rule === 'internal-error') {
+      log.error({ webhook, uid: input.uid, kind: input.kind.kind, namespace: input.namespace, name: input.name, reasons: decision.reasons }, 'admission rule failed; admitted unchanged')
+    }
+    if (decision.nudge && !input.dryRun) options.onNudge?.(decision.nudge)
+    return reply.send(review)
+  }
+
+  app.post('/mutate', route('mutate'))
+  app.post('/validate', route('validate'))
+}

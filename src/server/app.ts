@@ -1,0 +1,58 @@
+// The two Fastify instances: the TLS webhook (admission + health) and the plain metrics port.
+import { fastify, type FastifyError, type FastifyInstance } from 'fastify'
+import type { Logger } from 'pino'
+import { admissionRoutes, type AdmissionRoutesOptions } from './admission-routes.ts'
+import type { Metrics } from './metrics.ts'
+
+export interface Readiness {
+  /** Names of what is not ready yet; empty when ready. */
+  pending(): string[]
+}
+
+export interface WebhookServerOptions extends AdmissionRoutesOptions {
+  readonly tls: { readonly key: string; readonly cert: string }
+  readonly readiness: Readiness
+}
+
+/** Kubernetes reviews carry the object twice (object + oldObject); a 1.5 MiB object must fit. */
+const BODY_LIMIT = 8 * 1024 * 1024
+
+export function buildWebhookServer(options: WebhookServerOptions): FastifyInstance {
+  const app = fastify({
+    loggerInstance: options.log.child({ component: 'webhook' }),
+    disableRequestLogging: true,
+    bodyLimit: BODY_LIMIT,
+    keepAliveTimeout: 75_000,
+    https: { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' },
+  }) as unknown as FastifyInstance
+  app.setErrorHandler((error: FastifyError, _request, reply) => {
+    const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
+    options.log.warn({ err: error.message, code: error.code }, 'request rejected')
+    void reply.code(status).type('text/plain; charset=utf-8').send(`${error.message.replace(/[\r\n]+/g, ' ')}\n`)
+  })
+  app.get('/healthz', async () => 'ok\n')
+  app.get('/readyz', async (_request, reply) => {
+    const pending = options.readiness.pending()
+    if (pending.length === 0) return 'ready\n'
+    return reply.code(503).type('text/plain; charset=utf-8').send(`not ready: ${pending.join('; ')}\n`)
+  })
+  void app.register(async (scope) => admissionRoutes(scope, options))
+  return app
+}
+
+export interface MetricsServerOptions {
+  readonly metrics: Metrics
+  readonly log: Logger
+  /** The JSON /status document. */
+  readonly status: () => unknown
+}
+
+export function buildMetricsServer(options: MetricsServerOptions): FastifyInstance {
+  const app = fastify({ loggerInstance: options.log.child({ component: 'metrics' }), disableRequestLogging: true }) as unknown as FastifyInstance
+  app.get('/metrics', async (_request, reply) => {
+    const text = await options.metrics.registry.metrics()
+    return reply.type(options.metrics.registry.contentType).send(text)
+  })
+  app.get('/status', async (_request, reply) => reply.type('application/json; charset=utf-8').send(JSON.stringify(options.status(), null, 2)))
+  return app
+}

@@ -1,0 +1,116 @@
+// Every Prometheus metric the server exports, defined in one place.
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import type { Snapshot } from '../state/snapshot.ts'
+
+const PREFIX = 'volsync_autorestore_'
+
+export function createMetrics(readSnapshot: () => Snapshot) {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: PREFIX })
+
+  const admissionRequests = new Counter({
+    name: `${PREFIX}admission_requests_total`,
+    help: 'AdmissionReview requests answered, by webhook, object kind, operation and decision.',
+    labelNames: ['webhook', 'kind', 'operation', 'decision'] as const,
+    registers: [registry],
+  })
+  const admissionDuration = new Histogram({
+    name: `${PREFIX}admission_duration_seconds`,
+    help: 'Time the server spent deciding one AdmissionReview (parse to response), excluding the network.',
+    labelNames: ['webhook'] as const,
+    buckets: [0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [registry],
+  })
+  const invalidReviews = new Counter({
+    name: `${PREFIX}admission_invalid_requests_total`,
+    help: 'Request bodies rejected with HTTP 400 because they were not a valid AdmissionReview.',
+    labelNames: ['webhook'] as const,
+    registers: [registry],
+  })
+  const configReloads = new Counter({
+    name: `${PREFIX}config_reloads_total`,
+    help: 'Configuration file reloads, by result (success, or failure: the last good config stays).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  })
+  const tlsReloads = new Counter({
+    name: `${PREFIX}tls_certificate_reloads_total`,
+    help: 'Serving certificate reloads from disk, by result.',
+    labelNames: ['result'] as const,
+    registers: [registry],
+  })
+  const catalogPolls = new Counter({
+    name: `${PREFIX}catalog_polls_total`,
+    help: 'Catalog source polls, by source and result.',
+    labelNames: ['source', 'result'] as const,
+    registers: [registry],
+  })
+  const catalogPollDuration = new Histogram({
+    name: `${PREFIX}catalog_poll_duration_seconds`,
+    help: 'Duration of one catalog source poll.',
+    labelNames: ['source'] as const,
+    buckets: [0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
+    registers: [registry],
+  })
+
+  // State gauges are read from the current snapshot at scrape time, so they can never drift from it.
+  new Gauge({
+    name: `${PREFIX}state_generation`,
+    help: 'Generation of the state snapshot admission reads (increments on every publish).',
+    registers: [registry],
+    collect() { this.set(readSnapshot().generation) },
+  })
+  new Gauge({
+    name: `${PREFIX}replication_destinations`,
+    help: 'ReplicationDestinations known, by whether they have a latestImage.',
+    labelNames: ['ready'] as const,
+    registers: [registry],
+    collect() {
+      let ready = 0
+      let notReady = 0
+      for (const rd of readSnapshot().cluster.replicationDestinations.values()) rd.latestImage ? ready++ : notReady++
+      this.set({ ready: 'true' }, ready)
+      this.set({ ready: 'false' }, notReady)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}cluster_state_synced`,
+    help: '1 when the cluster state source has loaded (offline directory) or synced (API server).',
+    registers: [registry],
+    collect() { this.set(readSnapshot().cluster.synced ? 1 : 0) },
+  })
+  new Gauge({
+    name: `${PREFIX}catalog_entries`,
+    help: 'PVC backups known per catalog source (last known good when the source is failing).',
+    labelNames: ['source'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const source of readSnapshot().catalog.sources) this.set({ source: source.name }, source.entries.length)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}catalog_last_success_timestamp_seconds`,
+    help: 'Unix time of the last successful poll per catalog source (0: never).',
+    labelNames: ['source'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const source of readSnapshot().catalog.sources) this.set({ source: source.name }, (source.lastSuccess ?? 0) / 1000)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}catalog_source_up`,
+    help: '1 when the last poll of the catalog source succeeded.',
+    labelNames: ['source'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const source of readSnapshot().catalog.sources) this.set({ source: source.name }, source.lastSuccess !== null && source.error === null ? 1 : 0)
+    },
+  })
+
+  return { registry, admissionRequests, admissionDuration, invalidReviews, configReloads, tlsReloads, catalogPolls, catalogPollDuration }
+}
+
+export type Metrics = ReturnType<typeof createMetrics>

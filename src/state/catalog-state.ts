@@ -1,0 +1,54 @@
+// What the catalog knows about one namespace/pvc in one source. Shared by every source type.
+
+export type BackupKind = 'static' | 'restic' | 'kopia'
+
+export interface CatalogEntry {
+  readonly namespace: string
+  readonly pvc: string
+  /** Name of the configured source that found it. */
+  readonly source: string
+  readonly kind: BackupKind
+  /** Snapshot count; null when the repository exists but could not be read (counts as "unknown", never as a backup). */
+  readonly snapshots: number | null
+  /** RFC 3339 time of the newest snapshot, when known. */
+  readonly newest?: string
+  readonly sizeBytes?: number
+}
+
+/** One source's view after its latest poll. Kept across failed polls: `entries` are the last known good ones. */
+export interface SourceState {
+  readonly name: string
+  readonly type: string
+  /** ms since epoch of the last successful poll; null before the first success. */
+  readonly lastSuccess: number | null
+  /** ms since epoch of the last poll attempt, success or failure; null before the first attempt. */
+  readonly lastAttempt: number | null
+  /** Message of the last failed poll, cleared by a success. Never contains a secret. */
+  readonly error: string | null
+  readonly entries: readonly CatalogEntry[]
+}
+
+export interface CatalogState {
+  readonly sources: readonly SourceState[]
+  /** `namespace/pvc` -> entries from every source. */
+  readonly byPvc: ReadonlyMap<string, readonly CatalogEntry[]>
+}
+
+export function pvcKey(namespace: string, pvc: string): string {
+  return `${namespace}/${pvc}`
+}
+
+export function buildCatalogState(sources: readonly SourceState[]): CatalogState {
+  const byPvc = new Map<string, CatalogEntry[]>()
+  for (const source of sources) {
+    for (const entry of source.entries) {
+      const key = pvcKey(entry.namespace, entry.pvc)
+      const list = byPvc.get(key)
+      if (list) list.push(entry)
+      else byPvc.set(key, [entry])
+    }
+  }
+  return { sources, byPvc }
+}
+
+export const EMPTY_CATALOG: CatalogState = buildCatalogState([])
