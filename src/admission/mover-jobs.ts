@@ -1,0 +1,124 @@
+// Mover Jobs CREATE and UPDATE: jitter initContainer and repository volume (design section 5).
+// VolSync re-sends every mover Job on each reconcile with containers and volumes rebuilt, so this
+// rule treats UPDATE exactly like CREATE, only ever appends, and returns no patch for a Job that
+// already has everything: the same Job always gets the same patch (volsync-reference.md 2.4).
+import type { Config } from '../config/schema.ts'
+import { annotate } from './annotations.ts'
+import { skip, type AdmissionInput, type AdmissionRule, type Decision } from './decision.ts'
+import { findJitter, jitterContainer, jitterSeconds } from './jitter.ts'
+import { classifyMoverJob, type MoverJob } from './mover-job-kind.ts'
+import { asArray, asObject, asString, type JsonObject } from './object-fields.ts'
+import {
+  describeRepository,
+  describeVolumeSource,
+  findNamed,
+  isConfiguredRepository,
+  REPOSITORY_VOLUME,
+  repositoryMount,
+  repositoryVolume,
+} from './repository-volume.ts'
+const RULE = 'mover-job'
+
+/** What one feature did to the (cloned) pod spec: an added part, a state note, or a malformed field. */
+type Step =
+  | { readonly added: string }
+  | { readonly note: string; readonly warning?: string }
+  | { readonly malformed: string }
+
+/** A list field that may be absent; anything else that is not a list is malformed. */
+function optionalList(owner: JsonObject, field: string): unknown[] | null {
+  const value = owner[field]
+  if (value === undefined) return []
+  return Array.isArray(value) ? value : null
+}
+
+function podSpecOf(job: JsonObject | null): JsonObject | undefined {
+  return asObject(asObject(asObject(job?.spec)?.template)?.spec)
+}
+
+function addJitter(podSpec: JsonObject, input: AdmissionInput, mover: MoverJob, jitter: Config['movers']['jitter']): Step {
+  if (!jitter.enabled) return { note: 'jitter disabled' }
+  if (mover.kind === 'restore') return { note: 'no jitter on restores' }
+  const initContainers = optionalList(podSpec, 'initContainers')
+  if (!initContainers) return { malformed: 'spec.template.spec.initContainers is not a list' }
+  if (findJitter(initContainers)) return { note: 'jitter present' }
+
+  // VolSync keeps initContainers from the live Job; if they went missing anyway, restore the stored
+  // one rather than computing anew, so a Job never gets a second, different delay.
+  const stored = input.operation === 'UPDATE' ? findJitter(asArray(podSpecOf(input.oldObject)?.initContainers)) : undefined
+  if (stored) {
+    podSpec.initContainers = [...initContainers, structuredClone(stored)]
+    return { added: 'jitter copied from the stored Job' }
+  }
+  const metadata = asObject(input.object?.metadata)
+  const namespace = input.namespace || (asString(metadata?.namespace) ?? '')
+  const name = input.name || (asString(metadata?.name) ?? asString(metadata?.generateName) ?? '')
+  const seconds = jitterSeconds(namespace, name, jitter.maxSeconds)
+  podSpec.initContainers = [...initContainers, jitterContainer(jitter.image, seconds)]
+  return { added: `jitter 0-${jitter.maxSeconds}s (sleep ${seconds})` }
+}
+
+function addRepository(podSpec: JsonObject, mover: MoverJob, repository: Config['movers']['repository'], jobRef: string): Step {
+  if (!repository) return { note: 'no repository configured' }
+  const volume = repositoryVolume(repository)
+  if (!volume) return { note: 'movers.repository has neither nfs nor pvc' }
+  const volumes = optionalList(podSpec, 'volumes')
+  if (!volumes) return { malformed: 'spec.template.spec.volumes is not a list' }
+  const container = asObject(asArray(podSpec.containers)[mover.containerIndex])
+  if (!container) return { malformed: `spec.template.spec.containers[${mover.containerIndex}] is not an object` }
+  const mounts = optionalList(container, 'volumeMounts')
+  if (!mounts) return { malformed: `container ${mover.container}: volumeMounts is not a list` }
+
+  const source = describeRepository(repository)
+  const existing = findNamed(volumes, REPOSITORY_VOLUME)
+  if (existing && !isConfiguredRepository(existing, repository)) {
+    // Someone else wired a different repository; mounting it at our path could back up to the wrong place.
+    const found = describeVolumeSource(existing)
+    return {
+      note: `volume ${REPOSITORY_VOLUME} (${found}) differs from movers.repository; left as is`,
+      warning: `${jobRef} already has a volume "${REPOSITORY_VOLUME}" (${found}) that differs from movers.repository (${source}); left as is, not mounted by volsync-autorestore`,
+    }
+  }
+  const hasMount = findNamed(mounts, REPOSITORY_VOLUME) !== undefined
+  if (existing && hasMount) return { note: 'repository volume and mount present' }
+  if (!existing) podSpec.volumes = [...volumes, volume]
+  if (!hasMount) container.volumeMounts = [...mounts, repositoryMount(repository)]
+  if (existing) return { added: `repository mount at ${repository.mountPath}` }
+  return { added: hasMount ? `repository volume ${source}` : `repository volume ${source} at ${repository.mountPath}` }
+}
+
+export const decideMoverJob: AdmissionRule = (snapshot, input) => {
+  if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return skip(RULE, `${input.operation} is not mutated`)
+  if (input.kind.group !== 'batch' || input.kind.kind !== 'Job') return skip(RULE, `not a Job (${input.kind.kind})`)
+  const job = input.object
+  if (!job) return skip(RULE, 'no object')
+  const classified = classifyMoverJob(job)
+  if (!classified.job) return skip(RULE, classified.reason)
+  const mover = classified.job
+
+  const jobRef = `${mover.kind} Job ${input.namespace}/${input.name}`
+  const mutated = structuredClone(job)
+  const podSpec = podSpecOf(mutated)
+  if (!podSpec) return skip(RULE, 'malformed Job: spec.template.spec is not an object')
+  const { movers } = snapshot.config
+  const steps = [addJitter(podSpec, input, mover, movers.jitter), addRepository(podSpec, mover, movers.repository, jobRef)]
+
+  const added: string[] = []
+  const notes: string[] = []
+  const warnings: string[] = []
+  for (const step of steps) {
+    if ('malformed' in step) return skip(RULE, `malformed Job: ${step.malformed}`)
+    if ('added' in step) added.push(step.added)
+    else {
+      notes.push(step.note)
+      if (step.warning) warnings.push(step.warning)
+    }
+  }
+  if (added.length === 0) {
+    return { rule: RULE, outcome: 'unchanged', reasons: [`${jobRef}: nothing to add (${notes.join('; ')})`], warnings }
+  }
+  const reason = `added ${added.join(' and ')}`
+  // Annotate only here: a Job that needed nothing must get no patch at all.
+  annotate(mutated, 'inject', reason)
+  return { rule: RULE, outcome: 'inject', mutated, reasons: [reason], warnings }
+}

@@ -1,0 +1,33 @@
+// What a validation rule reports, and the small helpers every rule shares.
+import type { ValidationRuleName } from '../../config/schema.ts'
+import type { Snapshot } from '../../state/snapshot.ts'
+import type { AdmissionInput } from '../decision.ts'
+import { asObject, asString } from '../object-fields.ts'
+import { RD_API_GROUP, RD_KIND } from '../volsync-objects.ts'
+
+/** One problem with the admitted object. `message` names the object, the field and the fix; never a secret value. */
+export type Finding = { readonly rule: ValidationRuleName; readonly message: string }
+
+/** A validation rule: pure, never throws, returns [] when the request is not its business. */
+export type ValidationCheck = (snapshot: Snapshot, input: AdmissionInput, now: number) => Finding[]
+
+export function isSecretRequest(input: AdmissionInput): boolean {
+  return input.kind.group === '' && input.kind.kind === 'Secret'
+}
+
+export function isReplicationDestinationRequest(input: AdmissionInput): boolean {
+  return input.kind.group === RD_API_GROUP && input.kind.kind === RD_KIND
+}
+
+export function isPvcRequest(input: AdmissionInput): boolean {
+  return input.kind.group === '' && input.kind.kind === 'PersistentVolumeClaim'
+}
+
+/** "Secret media/jellyfin-volsync-secret": the request's name, else the object's (generateName on CREATE). */
+export function describeObject(input: AdmissionInput): string {
+  const metadata = asObject(input.object?.metadata)
+  const namespace = input.namespace || asString(metadata?.namespace) || '(no namespace)'
+  const generateName = asString(metadata?.generateName)
+  const name = input.name || asString(metadata?.name) || (generateName ? `${generateName}<generated>` : '(no name)')
+  return `${input.kind.kind} ${namespace}/${name}`
+}

@@ -1,0 +1,64 @@
+// The /validate webhook: runs the rules that apply to the object's kind and merges their findings
+// into one decision (design section 5, "Validation"). Warn by default, deny only for rules the
+// user set to `deny`. Never mutates.
+import type { ValidationRuleName } from '../../config/schema.ts'
+import type { Snapshot } from '../../state/snapshot.ts'
+import { skip, type AdmissionInput, type AdmissionRule, type Decision } from '../decision.ts'
+import { isPvcRequest, isReplicationDestinationRequest, isSecretRequest, type Finding, type ValidationCheck } from './finding.ts'
+import { checkKopiaSecretKeys } from './kopia-secret-keys.ts'
+import { checkPvcDanglingDataSource } from './pvc-dangling-data-source.ts'
+import { checkRdSourceIdentity } from './rd-source-identity.ts'
+import { checkRdTrigger } from './rd-trigger.ts'
+import { checkS3PlainHttp } from './s3-plain-http.ts'
+
+const RULE = 'validation'
+
+function checksFor(input: AdmissionInput): readonly ValidationCheck[] | null {
+  if (isSecretRequest(input)) return [checkKopiaSecretKeys, checkS3PlainHttp]
+  if (isReplicationDestinationRequest(input)) return [checkRdSourceIdentity, checkRdTrigger]
+  if (isPvcRequest(input)) return [checkPvcDanglingDataSource]
+  return null
+}
+
+function run(checks: readonly ValidationCheck[], snapshot: Snapshot, input: AdmissionInput, now: number): Finding[] {
+  return checks.flatMap((check) => check(snapshot, input, now))
+}
+
+function level(snapshot: Snapshot, rule: ValidationRuleName): 'warn' | 'deny' {
+  return snapshot.config.validation[rule] === 'deny' ? 'deny' : 'warn'
+}
+
+export const decideValidation: AdmissionRule = (snapshot, input, now): Decision => {
+  if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return skip(RULE, `${input.operation} is not validated`)
+  const { group, kind } = input.kind
+  const checks = checksFor(input)
+  if (!checks) return skip(RULE, `kind ${group ? `${group}/` : ''}${kind} is not validated`)
+  if (!input.object) return skip(RULE, 'no object')
+
+  const findings = run(checks, snapshot, input, now)
+  if (findings.length === 0) return { rule: RULE, outcome: 'unchanged', reasons: ['no findings'], warnings: [] }
+
+  // On UPDATE a problem the stored object already had is not denied: it did not come from this
+  // change, and denying it would block unrelated updates (labels, finalizer removal on delete).
+  const before = input.operation === 'UPDATE' && input.oldObject
+    ? new Set(run(checks, snapshot, { ...input, object: input.oldObject, oldObject: null }, now).map((f) => `${f.rule}\n${f.message}`))
+    : new Set<string>()
+
+  const denials: string[] = []
+  const warnings: string[] = []
+  const reasons: string[] = []
+  for (const finding of findings) {
+    const configured = level(snapshot, finding.rule)
+    const preexisting = configured === 'deny' && before.has(`${finding.rule}\n${finding.message}`)
+    if (configured === 'deny' && !preexisting) {
+      denials.push(finding.message)
+      reasons.push(`${finding.rule} (deny): ${finding.message}`)
+    } else {
+      const note = preexisting ? ` (validation.${finding.rule} is deny, but the object already had this problem before this update, so it is not denied)` : ''
+      warnings.push(`${finding.message}${note}`)
+      reasons.push(`${finding.rule} (warn${preexisting ? ', pre-existing' : ''}): ${finding.message}`)
+    }
+  }
+  if (denials.length > 0) return { rule: RULE, outcome: 'deny', reasons, warnings, denial: denials.join(' ') }
+  return { rule: RULE, outcome: 'warn', reasons, warnings }
+}
