@@ -1,5 +1,5 @@
 // The two Fastify instances: the TLS webhook (admission + health) and the plain metrics port.
-import { fastify, type FastifyError, type FastifyInstance } from 'fastify'
+import { fastify, LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { admissionRoutes, type AdmissionRoutesOptions } from './admission-routes.ts'
 import type { Metrics } from './metrics.ts'
@@ -20,7 +20,7 @@ const BODY_LIMIT = 8 * 1024 * 1024
 export function buildWebhookServer(options: WebhookServerOptions): FastifyInstance {
   const app = fastify({
     loggerInstance: options.log.child({ component: 'webhook' }),
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: BODY_LIMIT,
     keepAliveTimeout: 75_000,
     https: { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' },
@@ -48,7 +48,7 @@ export interface MetricsServerOptions {
 }
 
 export function buildMetricsServer(options: MetricsServerOptions): FastifyInstance {
-  const app = fastify({ loggerInstance: options.log.child({ component: 'metrics' }), disableRequestLogging: true }) as unknown as FastifyInstance
+  const app = fastify({ loggerInstance: options.log.child({ component: 'metrics' }), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance
   app.get('/metrics', async (_request, reply) => {
     const text = await options.metrics.registry.metrics()
     return reply.type(options.metrics.registry.contentType).send(text)

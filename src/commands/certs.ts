@@ -1,0 +1,31 @@
+// `certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME ...] [--ip IP ...] [--days N]`
+import { parseArgs } from 'node:util'
+import { writeCertificates } from '../tls/write-certificates.ts'
+import { EXIT_OK, UsageError } from './usage-error.ts'
+
+export async function certsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      out: { type: 'string', default: 'certs' },
+      service: { type: 'string', default: 'volsync-autorestore' },
+      namespace: { type: 'string', default: 'volsync-system' },
+      dns: { type: 'string', multiple: true, default: [] },
+      ip: { type: 'string', multiple: true, default: [] },
+      days: { type: 'string', default: '365' },
+    },
+  })
+  const days = Number(values.days)
+  if (!Number.isInteger(days) || days < 1 || days > 3650) throw new UsageError('--days: must be a whole number of days between 1 and 3650')
+  const dnsName = /^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*$/
+  for (const name of [values.service, values.namespace]) {
+    if (!dnsName.test(name)) throw new UsageError(`--service/--namespace: ${JSON.stringify(name)} is not a DNS label`)
+  }
+  for (const name of values.dns) {
+    if (!/^(\*\.)?[a-zA-Z0-9.-]+$/.test(name)) throw new UsageError(`--dns: ${JSON.stringify(name)} is not a DNS name`)
+  }
+  const paths = await writeCertificates({ outDir: values.out, service: values.service, namespace: values.namespace, dnsNames: values.dns, ipAddresses: values.ip, days })
+  out.write(`wrote ${paths.caCert}, ${paths.caKey}, ${paths.tlsCert}, ${paths.tlsKey}\n`)
+  out.write(`caBundle for the webhook configurations: base64 -w0 ${paths.caCert}\n`)
+  return EXIT_OK
+}

@@ -1,0 +1,149 @@
+// Wires the loops (config watch, cluster-state directory, catalog poller) to the state store and
+// the two servers. `serve` runs it; server tests start it in-process on port 0.
+import type { Server } from 'node:https'
+import type { AddressInfo } from 'node:net'
+import { isDeepStrictEqual } from 'node:util'
+import type { FastifyInstance } from 'fastify'
+import { CatalogPoller } from '../catalog/poller.ts'
+import { createSource } from '../catalog/sources.ts'
+import { DirectoryClusterSource } from '../cluster/directory-source.ts'
+import { durationMs } from '../config/duration.ts'
+import type { Config } from '../config/schema.ts'
+import { ConfigWatcher } from '../config/watch.ts'
+import type { Logger } from '../log.ts'
+import { StateStore } from '../state/store.ts'
+import { ReloadingTlsContext } from '../tls/reloading-context.ts'
+import { ensureDevCertificate } from '../tls/write-certificates.ts'
+import { buildMetricsServer, buildWebhookServer } from './app.ts'
+import { createMetrics, type Metrics } from './metrics.ts'
+import { statusDocument } from './status.ts'
+
+export interface RuntimeOptions {
+  readonly config: Config
+  /** Watched for changes when given. */
+  readonly configFile?: string
+  readonly log: Logger
+}
+
+export interface Runtime {
+  readonly store: StateStore
+  readonly metrics: Metrics
+  readonly webhookUrl: string
+  readonly metricsUrl: string
+  readonly tls: ReloadingTlsContext
+  close(): Promise<void>
+}
+
+function url(protocol: string, app: FastifyInstance): string {
+  const address = app.server.address() as AddressInfo
+  const host = address.family === 'IPv6' ? `[${address.address}]` : address.address
+  return `${protocol}://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${address.port}`
+}
+
+export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
+  const { config, log } = options
+  const directory = config.state.directory
+  if (!directory) {
+    throw new Error('state.directory is not set: this version reads cluster state from YAML files only (the API-server source arrives with the live-cluster issue)')
+  }
+  if (config.server.devCertificate) {
+    const { created, caFile } = await ensureDevCertificate(config.server.tls.certFile, config.server.tls.keyFile)
+    if (created) log.info({ certFile: config.server.tls.certFile, caFile }, 'created a self-signed development certificate')
+  }
+
+  const store = new StateStore(config)
+  const metrics = createMetrics(() => store.current)
+  const tls = new ReloadingTlsContext({
+    certFile: config.server.tls.certFile,
+    keyFile: config.server.tls.keyFile,
+    logger: log,
+    onReload: (event) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' }),
+  })
+
+  const cluster = new DirectoryClusterSource(directory, (state) => store.publish({ cluster: state }), log)
+  await cluster.start()
+
+  const startPoller = (cfg: Config): CatalogPoller => {
+    const poller = new CatalogPoller(cfg.catalog.sources.map(createSource), (catalog) => store.publish({ catalog }), {
+      intervalMs: durationMs(cfg.catalog.interval),
+      log,
+      observer: {
+        polled(source, seconds, ok) {
+          metrics.catalogPolls.inc({ source: source.name, result: ok ? 'success' : 'failure' })
+          metrics.catalogPollDuration.observe({ source: source.name }, seconds)
+        },
+      },
+    })
+    void poller.start()
+    return poller
+  }
+  let poller = startPoller(config)
+
+  let configError: string | null = null
+  const watcher = options.configFile
+    ? new ConfigWatcher(options.configFile, config, {
+        changed(next) {
+          const previous = store.current.config
+          configError = null
+          metrics.configReloads.inc({ result: 'success' })
+          store.publish({ config: next })
+          if (!isDeepStrictEqual(previous.catalog, next.catalog)) {
+            poller.stop()
+            poller = startPoller(next)
+          }
+          for (const key of ['server', 'state', 'log'] as const) {
+            if (!isDeepStrictEqual(previous[key], next[key])) log.warn({ key }, `config key ${key} changed: it takes effect after a restart`)
+          }
+          log.info({ generation: store.current.generation }, 'configuration reloaded')
+        },
+        rejected(message) {
+          configError = message
+          metrics.configReloads.inc({ result: 'failure' })
+          log.error({ err: message }, 'new configuration rejected; the last good one stays in force')
+        },
+      })
+    : undefined
+  await watcher?.start()
+
+  const webhook = buildWebhookServer({
+    snapshot: () => store.current,
+    metrics,
+    log,
+    tls: tls.current(),
+    readiness: {
+      pending: () => [
+        ...(cluster.loaded ? [] : [`cluster state not loaded (${cluster.lastError ?? 'loading'})`]),
+        ...(poller.firstPollDone ? [] : ['first catalog poll not finished']),
+      ],
+    },
+    // The pre-warm controller that acts on this arrives with the live-cluster issue.
+    onNudge: (nudge) => log.info({ nudge }, 'pre-warm requested'),
+  })
+  // buildWebhookServer passes `https` options, so its server is an https.Server.
+  const stopTls = tls.applyTo(webhook.server as unknown as Server)
+  const statusApp = buildMetricsServer({
+    metrics,
+    log,
+    status: () => statusDocument(store.current, Date.now(), { configError, clusterError: cluster.lastError, tlsReloads: tls.reloads, tlsFailures: tls.failures }),
+  })
+  await webhook.listen({ host: config.server.host, port: config.server.port })
+  await statusApp.listen({ host: config.server.metricsHost, port: config.server.metricsPort })
+
+  const runtime: Runtime = {
+    store,
+    metrics,
+    tls,
+    webhookUrl: url('https', webhook),
+    metricsUrl: url('http', statusApp),
+    async close() {
+      watcher?.stop()
+      poller.stop()
+      cluster.stop()
+      stopTls()
+      tls.close()
+      await Promise.all([webhook.close(), statusApp.close()])
+    },
+  }
+  log.info({ webhook: runtime.webhookUrl, metrics: runtime.metricsUrl, mode: config.mode }, 'serving')
+  return runtime
+}
