@@ -96,11 +96,24 @@ export class CatalogPoller {
     const previous = this.#states[i]!
     const now = this.#options.now ?? Date.now
     const started = performance.now()
-    const signal = AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#options.timeoutMs ?? 120_000)])
+    const timeoutMs = this.#options.timeoutMs ?? 120_000
+    const attempt = new AbortController()
+    const onStop = () => attempt.abort(new Error('poller stopped'))
+    this.#abort.signal.addEventListener('abort', onStop)
+    let timer: NodeJS.Timeout | undefined
+    // Raced, not only signalled: a source that ignores its signal still cannot hang the poller.
+    // The timer is ref'd on purpose so a one-shot `catalog` run waits for the timeout.
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => {
+        const error = new Error(`poll of source ${source.name} timed out after ${timeoutMs} ms`)
+        attempt.abort(error)
+        reject(error)
+      }, timeoutMs)
+    })
     let next: SourceState
     let ok: boolean
     try {
-      const entries = await source.poll(signal)
+      const entries = await Promise.race([source.poll(attempt.signal), timeout])
       const at = now()
       next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries }
       this.#failures[i] = 0
@@ -111,7 +124,12 @@ export class CatalogPoller {
       this.#failures[i] = (this.#failures[i] ?? 0) + 1
       ok = false
       this.#options.log.warn({ source: source.name, err: message, failures: this.#failures[i], lastSuccess: previous.lastSuccess }, 'catalog poll failed; keeping the last known entries')
+    } finally {
+      clearTimeout(timer)
+      this.#abort.signal.removeEventListener('abort', onStop)
     }
+    // A stopped poller (replaced after a config reload) must not overwrite its successor's catalog.
+    if (this.#abort.signal.aborted) return
     this.#states[i] = Object.freeze(next)
     this.#options.observer?.polled(next, (performance.now() - started) / 1000, ok)
     // Published after every attempt, not only on change: admission judges staleness by lastSuccess.

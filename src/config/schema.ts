@@ -31,7 +31,8 @@ const TlsFiles = Type.Object({
 
 const Server = Type.Object({
   host: Type.String({ default: '0.0.0.0' }),
-  port: Type.Integer({ minimum: 1, maximum: 65535, default: 8443 }),
+  /** 0 picks a free port (tests). */
+  port: Type.Integer({ minimum: 0, maximum: 65535, default: 8443 }),
   metricsHost: Type.String({ default: '0.0.0.0' }),
   metricsPort: Type.Integer({ minimum: 0, maximum: 65535, default: 9090 }),
   tls: withDefault(TlsFiles, {}),

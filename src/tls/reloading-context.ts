@@ -1,0 +1,233 @@
+// Keeps TLS servers serving whatever certificate is currently on disk, so cert-manager (or a
+// re-run of `writeCertificates`) can rotate it without a restart. setSecureContext only affects
+// new handshakes; open keep-alive connections keep the context they were established with.
+import { X509Certificate, createHash, createPrivateKey } from 'node:crypto'
+import { readFileSync, watch, type FSWatcher } from 'node:fs'
+import { dirname, resolve } from 'node:path'
+import type { SecureContextOptions, Server as TlsServer } from 'node:tls'
+
+/** Structurally satisfied by a pino logger. */
+export interface TlsReloadLogger {
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+}
+
+export type TlsReloadEvent =
+  | { ok: true; reloads: number; failures: number; fingerprint256: string; notAfter: Date }
+  | { ok: false; reloads: number; failures: number; error: string }
+
+export interface ReloadingTlsContextOptions {
+  certFile: string
+  keyFile: string
+  logger?: TlsReloadLogger
+  /** Fallback re-check for when directory events are missed (network filesystems, replaced directories). 0 disables. Default 30 s. */
+  pollIntervalMs?: number
+  /** Default 100 ms: one rotation fires several events (temp file, rename, symlink swap). */
+  debounceMs?: number
+  /** Default true; turning it off leaves only the poll. */
+  watch?: boolean
+  onReload?: (event: TlsReloadEvent) => void
+}
+
+/** tls.Server and https.Server (thus fastify's `server`) both satisfy this. */
+export type SecureContextTarget = Pick<TlsServer, 'setSecureContext'>
+
+export type CheckResult = 'unchanged' | 'reloaded' | 'rejected'
+
+export interface TlsPair {
+  cert: string
+  key: string
+}
+
+const silentLogger: TlsReloadLogger = { info() {}, warn() {} }
+
+export class ReloadingTlsContext {
+  reloads = 0
+  failures = 0
+  /** Assignable after construction so metrics can be wired in later. */
+  onReload: ((event: TlsReloadEvent) => void) | undefined
+
+  readonly #certFile: string
+  readonly #keyFile: string
+  readonly #logger: TlsReloadLogger
+  readonly #debounceMs: number
+  readonly #targets = new Map<SecureContextTarget, SecureContextOptions>()
+  readonly #watchers: FSWatcher[] = []
+  #current: TlsPair
+  #currentDigest: string
+  // Remembers the last rejected state so a persistently bad pair is reported once, not every poll.
+  #rejectedKey: string | undefined
+  #debounceTimer: NodeJS.Timeout | undefined
+  #pollTimer: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor(options: ReloadingTlsContextOptions) {
+    this.#certFile = resolve(options.certFile)
+    this.#keyFile = resolve(options.keyFile)
+    this.#logger = options.logger ?? silentLogger
+    this.#debounceMs = options.debounceMs ?? 100
+    this.onReload = options.onReload
+
+    // The initial pair must be good: there is no previous context to fall back to.
+    const pair = readPair(this.#certFile, this.#keyFile)
+    const checked = validatePair(pair)
+    if (!checked.ok) throw new Error(`cannot use TLS certificate ${this.#certFile} with key ${this.#keyFile}: ${checked.error}`)
+    this.#current = pair
+    this.#currentDigest = digest(pair)
+    this.#logger.info({ certFile: this.#certFile, ...summarize(checked.x509) }, 'loaded TLS certificate')
+
+    if (options.watch ?? true) this.#startWatching()
+    const pollIntervalMs = options.pollIntervalMs ?? 30_000
+    if (pollIntervalMs > 0) {
+      this.#pollTimer = setInterval(() => this.checkNow(), pollIntervalMs)
+      this.#pollTimer.unref()
+    }
+  }
+
+  current(): TlsPair {
+    return { ...this.#current }
+  }
+
+  /**
+   * setSecureContext rebuilds the whole context from its argument, resetting anything not passed
+   * (ca, minVersion, ciphers, ...). Pass those as `baseOptions` so every reload keeps them. The
+   * current pair is applied at once so such a mistake shows at startup, not at the first rotation.
+   * Returns a function that stops updating this server.
+   */
+  applyTo(server: SecureContextTarget, baseOptions: SecureContextOptions = {}): () => void {
+    this.#targets.set(server, baseOptions)
+    server.setSecureContext({ ...baseOptions, ...this.#current })
+    return () => {
+      this.#targets.delete(server)
+    }
+  }
+
+  /** Re-reads the files now; also what the watcher and the poll call. */
+  checkNow(): CheckResult {
+    if (this.#closed) return 'unchanged'
+    let pair: TlsPair
+    try {
+      pair = readPair(this.#certFile, this.#keyFile)
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code ?? 'unknown'
+      return this.#reject(`read:${code}`, `cannot read certificate or key (${code})`)
+    }
+    const pairDigest = digest(pair)
+    if (pairDigest === this.#currentDigest) {
+      this.#rejectedKey = undefined
+      return 'unchanged'
+    }
+    const checked = validatePair(pair)
+    if (!checked.ok) return this.#reject(pairDigest, checked.error)
+
+    // Apply to every server before committing, so `current()` never runs ahead of what is served.
+    try {
+      for (const [server, baseOptions] of this.#targets) server.setSecureContext({ ...baseOptions, ...pair })
+    } catch (error) {
+      return this.#reject(pairDigest, `TLS stack refused the pair: ${errorMessage(error)}`)
+    }
+    this.#current = pair
+    this.#currentDigest = pairDigest
+    this.#rejectedKey = undefined
+    this.reloads += 1
+    const summary = summarize(checked.x509)
+    if (summary.notAfter.getTime() < Date.now()) {
+      this.#logger.warn({ certFile: this.#certFile, notAfter: summary.notAfter }, 'reloaded TLS certificate is already expired')
+    }
+    this.#logger.info({ certFile: this.#certFile, reloads: this.reloads, ...summary }, 'reloaded TLS certificate')
+    this.#emit({ ok: true, reloads: this.reloads, failures: this.failures, fingerprint256: summary.fingerprint256, notAfter: summary.notAfter })
+    return 'reloaded'
+  }
+
+  close(): void {
+    this.#closed = true
+    for (const watcher of this.#watchers) watcher.close()
+    this.#watchers.length = 0
+    clearTimeout(this.#debounceTimer)
+    clearInterval(this.#pollTimer)
+    this.#targets.clear()
+  }
+
+  // Kubernetes Secret volumes swap a `..data` symlink, which replaces the files without touching
+  // their old inodes; only the containing directory sees that, so the directory is watched.
+  #startWatching(): void {
+    for (const dir of new Set([dirname(this.#certFile), dirname(this.#keyFile)])) {
+      try {
+        const watcher = watch(dir, { persistent: false }, () => this.#schedule())
+        watcher.on('error', (error) => {
+          this.#logger.warn({ dir, error: errorMessage(error) }, 'TLS directory watch failed; relying on polling')
+          watcher.close()
+        })
+        this.#watchers.push(watcher)
+      } catch (error) {
+        this.#logger.warn({ dir, error: errorMessage(error) }, 'cannot watch TLS directory; relying on polling')
+      }
+    }
+  }
+
+  #schedule(): void {
+    if (this.#closed) return
+    clearTimeout(this.#debounceTimer)
+    this.#debounceTimer = setTimeout(() => this.checkNow(), this.#debounceMs)
+    this.#debounceTimer.unref()
+  }
+
+  #reject(key: string, error: string): CheckResult {
+    if (key === this.#rejectedKey) return 'rejected'
+    this.#rejectedKey = key
+    this.failures += 1
+    this.#logger.warn(
+      { certFile: this.#certFile, keyFile: this.#keyFile, error, failures: this.failures },
+      'ignoring new TLS certificate/key; still serving the previous one',
+    )
+    this.#emit({ ok: false, reloads: this.reloads, failures: this.failures, error })
+    return 'rejected'
+  }
+
+  #emit(event: TlsReloadEvent): void {
+    try {
+      this.onReload?.(event)
+    } catch (error) {
+      // A broken metrics hook must not stop certificate rotation.
+      this.#logger.warn({ error: errorMessage(error) }, 'TLS onReload hook threw')
+    }
+  }
+}
+
+// Read synchronously: the files are small, and it rules out interleaved checks.
+function readPair(certFile: string, keyFile: string): TlsPair {
+  return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }
+}
+
+function validatePair(pair: TlsPair): { ok: true; x509: X509Certificate } | { ok: false; error: string } {
+  let x509: X509Certificate
+  try {
+    x509 = new X509Certificate(pair.cert)
+  } catch (error) {
+    return { ok: false, error: `certificate does not parse: ${errorMessage(error)}` }
+  }
+  try {
+    if (!x509.checkPrivateKey(createPrivateKey(pair.key))) return { ok: false, error: 'certificate and private key do not match' }
+  } catch (error) {
+    return { ok: false, error: `private key does not parse: ${errorMessage(error)}` }
+  }
+  return { ok: true, x509 }
+}
+
+function digest(pair: TlsPair): string {
+  return createHash('sha256').update(pair.cert).update('\0').update(pair.key).digest('hex')
+}
+
+// Public facts only: this is what goes to the logs.
+function summarize(x509: X509Certificate): { subject: string; serialNumber: string; fingerprint256: string; notAfter: Date } {
+  return {
+    subject: x509.subject.replaceAll('\n', ', '),
+    serialNumber: x509.serialNumber,
+    fingerprint256: x509.fingerprint256,
+    notAfter: new Date(x509.validTo),
+  }
+}
+
+function errorMessage(error: unknown): string {
+  return error instanceof Error ? error.message : String(error)
+}

@@ -1,0 +1,96 @@
+import t from 'tap'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { ConfigError, defaultConfig, loadConfigFile, parseConfig } from '../../src/config/load.ts'
+import { ConfigWatcher } from '../../src/config/watch.ts'
+import { readFileSync } from 'node:fs'
+
+t.test('defaults are the contract of design section 7', async (t) => {
+  const config = defaultConfig()
+  t.equal(config.mode, 'enforce')
+  t.equal(config.server.port, 8443)
+  t.equal(config.server.metricsPort, 9090)
+  t.same(config.pvc.selector, { matchExpressions: [{ key: 'backup', operator: 'Exists' }] })
+  t.equal(config.pvc.destinationName, '{{pvc}}-dst')
+  t.equal(config.pvc.whenBackupNotReady, 'wait')
+  t.equal(config.pvc.whenCatalogUnknown, 'fresh')
+  t.same(config.movers.jitter, { enabled: true, maxSeconds: 300, image: 'busybox:1.37' })
+  t.equal(config.movers.repository, undefined)
+  t.equal(config.catalog.interval, '60s')
+  t.equal(config.catalog.staleAfter, '10m')
+  t.equal(config.guard.pauseSource, false)
+  t.equal(config.validation.rdTrigger, 'warn')
+})
+
+t.test('the shipped example config is valid', async (t) => {
+  const config = loadConfigFile('examples/config.yaml')
+  t.equal(config.state.directory, 'examples/state')
+  t.equal(config.catalog.sources[0]?.type, 'static')
+})
+
+t.test('errors name the key path', async (t) => {
+  const cases: [string, RegExp][] = [
+    ['pvc: {whenBackupNotReady: later}', /pvc\.whenBackupNotReady: must be one of "wait", "deny", "fresh"/],
+    ['movers: {jitter: {maxSecond: 3}}', /movers\.jitter\.maxSecond: unknown key/],
+    ['movers: {jitter: {maxSeconds: -1}}', /movers\.jitter\.maxSeconds: must be >= 0/],
+    ['catalog: {sources: [{name: a, type: static, backups: [{namespace: x}]}]}', /catalog\.sources\[0\]\.backups\[0\]\.pvc: is required/],
+    ['catalog: {sources: [{name: a, type: s3-prefixx}]}', /catalog\.sources\[0\]\.type: must be one of "static"/],
+    ['catalog: {interval: 5}', /catalog\.interval: must be string/],
+    ['catalog: {staleAfter: ten}', /catalog\.staleAfter: must match pattern/],
+    ['server: {port: 70000}', /server\.port: must be <= 65535/],
+    ['mode: strict', /mode: must be one of "enforce", "audit"/],
+    ['pvc: {selector: {matchExpressions: [{key: a, operator: Has}]}}', /pvc\.selector\.matchExpressions\[0\]\.operator: must be one of/],
+    ['movers: {repository: {mountPath: /r}}', /movers\.repository: set exactly one of nfs or pvc/],
+    ['movers: {repository: {nfs: {server: a, path: /b}, pvc: {claimName: c}}}', /movers\.repository: set exactly one of nfs or pvc/],
+    ['pvc: {destinationName: restore}', /pvc\.destinationName: must contain \{\{pvc\}\}/],
+    ['catalog: {sources: [{name: a, type: static}, {name: a, type: static}]}', /catalog\.sources\[1\]\.name: duplicate/],
+    ['- a list', /top level must be a mapping/],
+    ['pvc: [unclosed', /not valid YAML/],
+  ]
+  for (const [yaml, message] of cases) {
+    t.throws(() => parseConfig(yaml, 'test.yaml'), { name: 'ConfigError', message }, yaml)
+  }
+  t.throws(() => loadConfigFile('/nonexistent/config.yaml'), ConfigError)
+})
+
+t.test('the config is frozen: nothing can change the running config in place', async (t) => {
+  const config = parseConfig('{}')
+  t.ok(Object.isFrozen(config))
+})
+
+t.test('ConfigWatcher: a valid change is published, an invalid one keeps the last good config', async (t) => {
+  const dir = await mkdtemp(join(tmpdir(), 'var-config-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  const file = join(dir, 'config.yaml')
+  await writeFile(file, 'mode: enforce\n')
+  const changed: string[] = []
+  const rejected: string[] = []
+  const watcher = new ConfigWatcher(file, parseConfig(readFileSync(file, 'utf8')), {
+    changed: (config) => changed.push(config.mode),
+    rejected: (message) => rejected.push(message),
+  })
+  await watcher.start(60_000)
+  t.teardown(() => watcher.stop())
+
+  await writeFile(file, 'mode: audit\n')
+  await watcher.check()
+  t.same(changed, ['audit'])
+
+  await writeFile(file, 'mode: sometimes\n')
+  await watcher.check()
+  t.equal(rejected.length, 1)
+  t.match(rejected[0], /mode: must be one of/)
+  t.match(watcher.lastError, /mode/)
+  t.same(changed, ['audit'], 'no change published for an invalid file')
+
+  await writeFile(file, 'mode: audit\n# same config, new comment\n')
+  await watcher.check()
+  t.same(changed, ['audit'], 'an equivalent file publishes nothing')
+  t.equal(watcher.lastError, null, 'a valid file clears the error')
+
+  await writeFile(file, 'mode: enforce\n')
+  const deadline = Date.now() + 5000
+  while (changed.length < 2 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
+  t.same(changed, ['audit', 'enforce'], 'the directory watch notices a change by itself')
+})
