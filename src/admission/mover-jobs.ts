@@ -7,7 +7,8 @@ import { annotate } from './annotations.ts'
 import { skip, type AdmissionInput, type AdmissionRule, type Decision } from './decision.ts'
 import { findJitter, jitterContainer, jitterSeconds } from './jitter.ts'
 import { classifyMoverJob, type MoverJob } from './mover-job-kind.ts'
-import { asArray, asObject, asString, type JsonObject } from './object-fields.ts'
+import { asArray, asObject, asString, stringMap, type JsonObject } from './object-fields.ts'
+import { MAINTENANCE_NAME_LABEL } from './volsync-objects.ts'
 import {
   describeRepository,
   describeVolumeSource,
@@ -52,7 +53,10 @@ function addJitter(podSpec: JsonObject, input: AdmissionInput, mover: MoverJob, 
   }
   const metadata = asObject(input.object?.metadata)
   const namespace = input.namespace || (asString(metadata?.namespace) ?? '')
-  const name = input.name || (asString(metadata?.name) ?? asString(metadata?.generateName) ?? '')
+  // Cron-spawned maintenance Jobs are named after their scheduled minute, so their name changes
+  // every run; the KopiaMaintenance name keeps one stable offset per repository.
+  const maintenanceName = mover.kind === 'maintenance' ? stringMap(input.object ?? undefined, 'labels')[MAINTENANCE_NAME_LABEL] : undefined
+  const name = maintenanceName ?? (input.name || (asString(metadata?.name) ?? asString(metadata?.generateName) ?? ''))
   const seconds = jitterSeconds(namespace, name, jitter.maxSeconds)
   podSpec.initContainers = [...initContainers, jitterContainer(jitter.image, seconds)]
   return { added: `jitter 0-${jitter.maxSeconds}s (sleep ${seconds})` }

@@ -7,6 +7,8 @@ export const RD_KIND = 'ReplicationDestination'
 export const RS_KIND = 'ReplicationSource'
 export const CREATED_BY_LABEL = 'app.kubernetes.io/created-by'
 export const KOPIA_MAINTENANCE_LABEL = 'volsync.backube/kopia-maintenance'
+/** On KopiaMaintenance Jobs (cron-spawned and manual): the KopiaMaintenance object's name. */
+export const MAINTENANCE_NAME_LABEL = 'volsync.backube/maintenance-name'
 /** The group of every VolSync kind (ReplicationSource, ReplicationDestination, KopiaMaintenance). */
 export const VOLSYNC_API_GROUP = RD_API_GROUP
 /** Mover containers: src/dst Jobs run exactly one, at index 0; maintenance Jobs name theirs. */

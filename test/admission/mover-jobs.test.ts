@@ -213,11 +213,14 @@ t.test('restic src: container restic gets jitter and the repository', async (t) 
 t.test('kopia maintenance Jobs (cron-spawned and manual)', async (t) => {
   const [cron, manual] = yamlJobs('job-kopia-maintenance.yaml')
   t.ok(cron && manual, 'two documents')
+  const sleeps: number[] = []
   for (const job of [cron!, manual!]) {
     const name = at(job, 'metadata', 'name') as string
     const request = input(job)
     const decision = decideMoverJob(nfs, request, 0)
-    const sleep = expectedSleep('volsync-system', name, 300)
+    // One stable offset per KopiaMaintenance (label maintenance-name), whatever the Job's name.
+    const sleep = expectedSleep('volsync-system', 'daily', 300)
+    sleeps.push(sleep)
     t.equal(decision.outcome, 'inject', name)
     t.same(decision.reasons, [`added jitter 0-300s (sleep ${sleep}) and repository volume nfs nas.lan:/mnt/tank/kopia at /repository`])
     const patched = admitted(request, decision)
@@ -227,6 +230,9 @@ t.test('kopia maintenance Jobs (cron-spawned and manual)', async (t) => {
     t.equal(at(podSpec(patched), 'containers', 0, 'name'), 'kopia-maintenance')
     assertIdempotent(t, nfs, patched, name)
   }
+  const renamed = structuredClone(cron!)
+  ;(renamed.metadata as JsonObject).name = 'kopia-maint-daily-0123456789abcdef-29566260'
+  t.same(decideMoverJob(nfs, input(renamed), 0).reasons, decideMoverJob(nfs, input(cron!), 0).reasons, 'the next scheduled run gets the same delay')
 })
 
 t.test('maintenance: the mover container is found by name, not position', async (t) => {
