@@ -6,7 +6,10 @@ export const REASON_ANNOTATION = `${ANNOTATION_PREFIX}reason`
 
 type Metadata = { annotations?: Record<string, string> }
 
-/** Records the decision on a mutated copy of an object (never on the request's own object). */
+/**
+ * Records the decision on a mutated copy of an object (never on the request's own object). The
+ * copy's `metadata` must be its own; the annotations map is replaced, not written into.
+ */
 export function annotate(object: Record<string, unknown>, decision: string, reason: string): void {
   const metadata = (object.metadata ??= {}) as Metadata
   metadata.annotations = { ...metadata.annotations, [DECISION_ANNOTATION]: decision, [REASON_ANNOTATION]: reason }

@@ -91,6 +91,26 @@ function addRepository(podSpec: JsonObject, mover: MoverJob, repository: Config[
   return { added: hasMount ? `repository volume ${source}` : `repository volume ${source} at ${repository.mountPath}` }
 }
 
+/**
+ * A copy of the Job in which only the nodes this rule may change are new objects (metadata, the
+ * pod spec and the mover container); everything else is shared with the request's object and
+ * never written. A deep clone of a mover Job costs more than the rest of the decision.
+ */
+function editablePodSpec(job: JsonObject, containerIndex: number): { mutated: JsonObject; podSpec: JsonObject } | undefined {
+  const spec = asObject(job.spec)
+  const template = asObject(spec?.template)
+  const original = asObject(template?.spec)
+  if (!spec || !template || !original) return undefined
+  const podSpec: JsonObject = { ...original }
+  if (Array.isArray(original.containers)) {
+    podSpec.containers = original.containers.map((c: unknown, i) => (i === containerIndex && asObject(c) ? { ...(c as JsonObject) } : c))
+  }
+  const metadata = asObject(job.metadata)
+  const mutated: JsonObject = { ...job, spec: { ...spec, template: { ...template, spec: podSpec } } }
+  if (metadata) mutated.metadata = { ...metadata }
+  return { mutated, podSpec }
+}
+
 export const decideMoverJob: AdmissionRule = (snapshot, input) => {
   if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return skip(RULE, `${input.operation} is not mutated`)
   if (input.kind.group !== 'batch' || input.kind.kind !== 'Job') return skip(RULE, `not a Job (${input.kind.kind})`)
@@ -101,9 +121,9 @@ export const decideMoverJob: AdmissionRule = (snapshot, input) => {
   const mover = classified.job
 
   const jobRef = `${mover.kind} Job ${input.namespace}/${input.name}`
-  const mutated = structuredClone(job)
-  const podSpec = podSpecOf(mutated)
-  if (!podSpec) return skip(RULE, 'malformed Job: spec.template.spec is not an object')
+  const editable = editablePodSpec(job, mover.containerIndex)
+  if (!editable) return skip(RULE, 'malformed Job: spec.template.spec is not an object')
+  const { mutated, podSpec } = editable
   const { movers } = snapshot.config
   const steps = [addJitter(podSpec, input, mover, movers.jitter), addRepository(podSpec, mover, movers.repository, jobRef)]
 

@@ -30,8 +30,10 @@ function decided(ctx: PvcContext, outcome: Outcome, reason: string, change: {
 }): Decision {
   let mutated: JsonObject | undefined
   if (!change.denial) {
-    mutated = structuredClone(ctx.pvc)
-    const spec = (asObject(mutated.spec) ?? (mutated.spec = {})) as JsonObject
+    // Copy-on-write: only metadata and spec change; the rest is shared with the request's object.
+    const metadata = asObject(ctx.pvc.metadata)
+    const spec: JsonObject = { ...asObject(ctx.pvc.spec) }
+    mutated = { ...ctx.pvc, spec, ...(metadata ? { metadata: { ...metadata } } : {}) }
     if (change.setRef) spec.dataSourceRef = { apiGroup: RD_API_GROUP, kind: RD_KIND, name: ctx.destination }
     if (change.removeRef) {
       delete spec.dataSourceRef

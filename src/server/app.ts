@@ -21,6 +21,8 @@ export function buildWebhookServer(options: WebhookServerOptions): FastifyInstan
   const app = fastify({
     loggerInstance: options.log.child({ component: 'webhook' }),
     logController: new LogController({ disableRequestLogging: true }),
+    // Routes log through options.log; a pino child per request would cost more than the decision.
+    childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     keepAliveTimeout: 75_000,
     https: { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' },

@@ -194,3 +194,22 @@ t.test('dryRun: same decision, no nudge is acted on (the decision still carries 
   t.ok(result.ok && result.input.dryRun)
   t.equal(result.ok && result.decision.outcome, 'wait')
 })
+
+t.test('the request object is never written: rules copy only what they change', async (t) => {
+  const deepFreeze = (value: unknown): void => {
+    if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+      Object.freeze(value)
+      Object.values(value).forEach(deepFreeze)
+    }
+  }
+  for (const name of ['volsync/admissionreview-pvc-create.json', 'volsync/admissionreview-job-create.json', 'volsync/admissionreview-job-update.json']) {
+    const review = fixtureJson(name)
+    deepFreeze(review)
+    const config = 'movers: {repository: {nfs: {server: nas.lan, path: /mnt/tank/kopia}, mountPath: /repository}}'
+    for (const sources of [[source({ entries: [] })], [backupFor('jellyfin')]]) {
+      const result = handleReview('mutate', snapshotOf({ config, objects: RD_READY, sources }), review, NOW)
+      t.ok(result.ok && result.decision.rule !== 'internal-error', `${name}: decided without writing into the frozen request`)
+      t.ok(result.ok && result.review.response.patch, `${name}: and patched`)
+    }
+  }
+})

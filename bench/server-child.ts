@@ -1,0 +1,100 @@
+// One load-test target in its own process (forked by bench/load.ts), so the server never shares
+// an event loop with autocannon:
+//   node bench/server-child.ts ours <certFile> <keyFile>
+//   node bench/server-child.ts noop <certFile> <keyFile> <responseFile> <contentType>
+// "ours" is the real server started through startRuntime. "noop" is a bare Fastify TLS server with
+// the same certificate, keep-alive timeout, body limit and string body parsing that answers every
+// POST /mutate with precomputed bytes (the answer ours gave for the same review).
+// IPC: sends {type:'ready', url}; answers {type:'usage'} with CPU time and event-loop use;
+// stops on {type:'stop'}, SIGTERM/SIGINT, or when the parent goes away (IPC disconnect).
+import { readFileSync } from 'node:fs'
+import type { AddressInfo } from 'node:net'
+import { performance } from 'node:perf_hooks'
+import { fastify, LogController } from 'fastify'
+import { createLogger } from '../src/log.ts'
+import { startRuntime } from '../src/server/runtime.ts'
+import { benchConfig } from './fixtures.ts'
+
+export type ParentMessage = { readonly type: 'usage' } | { readonly type: 'stop' }
+export type ChildMessage =
+  | { readonly type: 'ready'; readonly url: string; readonly detail: string }
+  | { readonly type: 'usage'; readonly cpuMicros: number; readonly eluActive: number; readonly eluIdle: number }
+  | { readonly type: 'failed'; readonly error: string }
+
+function send(message: ChildMessage): void {
+  process.send?.(message)
+}
+
+/** The same as the webhook's: Kubernetes reviews carry the object twice. */
+const BODY_LIMIT = 8 * 1024 * 1024
+const KEEP_ALIVE_TIMEOUT = 75_000
+
+async function startNoop(certFile: string, keyFile: string, responseFile: string, contentType: string): Promise<{ url: string; close(): Promise<void> }> {
+  const response = readFileSync(responseFile)
+  const app = fastify({
+    logger: false,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
+    https: { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), minVersion: 'TLSv1.2' },
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+  app.post('/mutate', async (_request, reply) => reply.type(contentType).send(response))
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address() as AddressInfo
+  return { url: `https://127.0.0.1:${address.port}`, close: () => app.close() }
+}
+
+async function startOurs(certFile: string, keyFile: string): Promise<{ url: string; detail: string; close(): Promise<void> }> {
+  const config = benchConfig({ certFile, keyFile })
+  const log = createLogger(config.log.level, process.stderr)
+  const runtime = await startRuntime({ config, log })
+  // Wait until the first catalog poll has landed, as a real readiness probe would.
+  for (let i = 0; i < 200 && runtime.store.current.catalog.sources.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
+  return {
+    url: runtime.webhookUrl,
+    detail: `log level ${config.log.level}, mode ${config.mode}, state ${config.state.directory ?? '-'}, metrics ${runtime.metricsUrl}`,
+    close: () => runtime.close(),
+  }
+}
+
+async function main(): Promise<void> {
+  const [mode, certFile, keyFile, responseFile, contentType] = process.argv.slice(2)
+  if (!certFile || !keyFile || (mode !== 'ours' && mode !== 'noop') || (mode === 'noop' && (!responseFile || !contentType))) {
+    throw new Error('usage: server-child.ts ours CERT KEY | noop CERT KEY RESPONSE_FILE CONTENT_TYPE')
+  }
+  const server = mode === 'ours'
+    ? await startOurs(certFile, keyFile)
+    : { ...(await startNoop(certFile, keyFile, responseFile!, contentType!)), detail: 'bare fastify, logger off, precomputed answer' }
+
+  let stopping = false
+  const stop = (code: number) => {
+    if (stopping) return
+    stopping = true
+    // Never hang on a keep-alive connection: close what can be closed, then leave regardless.
+    setTimeout(() => process.exit(code), 2000).unref()
+    server.close().then(() => process.exit(code), () => process.exit(code))
+  }
+  process.on('disconnect', () => stop(0))
+  process.on('SIGTERM', () => stop(0))
+  process.on('SIGINT', () => stop(0))
+
+  let elu = performance.eventLoopUtilization()
+  process.on('message', (message: ParentMessage) => {
+    if (message.type === 'stop') stop(0)
+    else if (message.type === 'usage') {
+      const usage = process.cpuUsage()
+      elu = performance.eventLoopUtilization()
+      send({ type: 'usage', cpuMicros: usage.user + usage.system, eluActive: elu.active, eluIdle: elu.idle })
+    }
+  })
+  send({ type: 'ready', url: server.url, detail: server.detail })
+  // Started by hand (no IPC channel, e.g. under --cpu-prof): say where it listens; stop with SIGTERM.
+  if (!process.send) console.error(`${mode} server listening on ${server.url} (${server.detail})`)
+}
+
+main().catch((error: unknown) => {
+  send({ type: 'failed', error: error instanceof Error ? error.stack ?? error.message : String(error) })
+  process.exit(1)
+})
