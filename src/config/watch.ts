@@ -64,6 +64,9 @@ export class ConfigWatcher {
     }
     if (text === this.#lastText) return
     this.#lastText = text
+    // A truncated write or an emptied ConfigMap key would otherwise mean "all defaults": no
+    // catalog sources, so restores would silently stop.
+    if (!/^[ \t]*[^#\s]/m.test(text)) return this.#reject(`${this.#file}: the file is empty; the last good config stays in force`)
     let next: Config
     try {
       next = parseConfig(text, this.#file)

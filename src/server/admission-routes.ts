@@ -17,6 +17,11 @@ export interface AdmissionRoutesOptions {
   readonly onNudge?: (nudge: Nudge) => void
 }
 
+const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
+
+/** Metric label values for request kinds: anything else is "other", so a client cannot grow the series without bound. */
+const KNOWN_KINDS = new Set(['PersistentVolumeClaim', 'Job', 'Secret', 'ReplicationDestination', 'ReplicationSource'])
+
 function badRequest(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(400).type('text/plain; charset=utf-8').send(`${message.replace(/[\r\n]+/g, ' ')}\n`)
 }
@@ -34,14 +39,19 @@ export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOp
     let child = counters.get(key)
     if (!child) {
       child = metrics.admissionRequests.labels({ webhook, kind, operation, decision })
-      if (counters.size < 1000) counters.set(key, child) // kinds come from requests: bound the cache
+      counters.set(key, child)
     }
     return child
   }
   const durations = { mutate: metrics.admissionDuration.labels({ webhook: 'mutate' }), validate: metrics.admissionDuration.labels({ webhook: 'validate' }) }
 
-  const route = (webhook: Webhook) => async (request: { body: unknown }, reply: FastifyReply) => {
+  const route = (webhook: Webhook) => async (request: { body: unknown; headers: { 'content-type'?: string } }, reply: FastifyReply) => {
     const started = process.hrtime.bigint()
+    const contentType = request.headers['content-type']
+    if (!contentType || !JSON_CONTENT_TYPE.test(contentType)) {
+      metrics.invalidReviews.inc({ webhook })
+      return badRequest(reply, `Content-Type must be application/json, not ${contentType ? JSON.stringify(contentType.slice(0, 100)) : 'missing'}`)
+    }
     let body: unknown
     try {
       body = JSON.parse(typeof request.body === 'string' ? request.body : '')
@@ -56,7 +66,7 @@ export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOp
       return badRequest(reply, result.error)
     }
     const { input, decision, review } = result
-    counter(webhook, input.kind.kind, input.operation, decision.outcome).inc()
+    counter(webhook, KNOWN_KINDS.has(input.kind.kind) ? input.kind.kind : 'other', input.operation, decision.outcome).inc()
     durations[webhook].observe(Number(process.hrtime.bigint() - started) / 1e9)
     if (decision.outcome !== 'skip' && decision.outcome !== 'unchanged') {
       log.info({ webhook, uid: input.uid, kind: input.kind.kind, operation: input.operation, namespace: input.namespace, name: input.name, rule: decision.rule, decision: decision.outcome, reasons: decision.reasons, dryRun: input.dryRun, mode: snapshot.config.mode }, 'admission decision')

@@ -79,12 +79,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   let poller = startPoller(config)
 
-  let configError: string | null = null
   const watcher = options.configFile
     ? new ConfigWatcher(options.configFile, config, {
         changed(next) {
           const previous = store.current.config
-          configError = null
           metrics.configReloads.inc({ result: 'success' })
           store.publish({ config: next })
           if (!isDeepStrictEqual(previous.catalog, next.catalog)) {
@@ -97,7 +95,6 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
           log.info({ generation: store.current.generation }, 'configuration reloaded')
         },
         rejected(message) {
-          configError = message
           metrics.configReloads.inc({ result: 'failure' })
           log.error({ err: message }, 'new configuration rejected; the last good one stays in force')
         },
@@ -124,10 +121,24 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const statusApp = buildMetricsServer({
     metrics,
     log,
-    status: () => statusDocument(store.current, Date.now(), { configError, clusterError: cluster.lastError, tlsReloads: tls.reloads, tlsFailures: tls.failures }),
+    status: () => statusDocument(store.current, Date.now(), { configError: watcher?.lastError ?? null, clusterError: cluster.lastError, tlsReloads: tls.reloads, tlsFailures: tls.failures }),
   })
-  await webhook.listen({ host: config.server.host, port: config.server.port })
-  await statusApp.listen({ host: config.server.metricsHost, port: config.server.metricsPort })
+  const stopLoops = async () => {
+    watcher?.stop()
+    poller.stop()
+    cluster.stop()
+    stopTls()
+    tls.close()
+    await Promise.allSettled([webhook.close(), statusApp.close()])
+  }
+  try {
+    await webhook.listen({ host: config.server.host, port: config.server.port })
+    await statusApp.listen({ host: config.server.metricsHost, port: config.server.metricsPort })
+  } catch (error) {
+    // e.g. EADDRINUSE: stop the loops, or their timers keep a failed `serve` alive forever.
+    await stopLoops()
+    throw error
+  }
 
   const runtime: Runtime = {
     store,
@@ -135,14 +146,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     tls,
     webhookUrl: url('https', webhook),
     metricsUrl: url('http', statusApp),
-    async close() {
-      watcher?.stop()
-      poller.stop()
-      cluster.stop()
-      stopTls()
-      tls.close()
-      await Promise.all([webhook.close(), statusApp.close()])
-    },
+    close: stopLoops,
   }
   log.info({ webhook: runtime.webhookUrl, metrics: runtime.metricsUrl, mode: config.mode }, 'serving')
   return runtime
