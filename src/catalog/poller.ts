@@ -1,6 +1,7 @@
 // Polls every catalog source on its own schedule and publishes a new immutable CatalogState
 // after every attempt. A failed poll keeps that source's last known entries (their age is
 // visible through lastSuccess) and retries with jittered exponential backoff.
+import { isDeepStrictEqual } from 'node:util'
 import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
 
@@ -26,7 +27,7 @@ export interface PollerOptions {
 }
 
 function initialState(source: CatalogSource): SourceState {
-  return { name: source.name, type: source.type, lastSuccess: null, lastAttempt: null, error: null, entries: [] }
+  return { name: source.name, type: source.type, lastSuccess: null, lastAttempt: null, error: null, entries: [], diagnostics: [] }
 }
 
 export class CatalogPoller {
@@ -38,6 +39,7 @@ export class CatalogPoller {
   readonly #timers = new Set<NodeJS.Timeout>()
   readonly #abort = new AbortController()
   #firstRound: Promise<void> | undefined
+  #published: CatalogState | undefined
 
   constructor(sources: readonly CatalogSource[], publish: (catalog: CatalogState) => void, options: PollerOptions) {
     this.#sources = sources
@@ -113,9 +115,12 @@ export class CatalogPoller {
     let next: SourceState
     let ok: boolean
     try {
-      const entries = await Promise.race([source.poll(attempt.signal), timeout])
+      const found = await Promise.race([source.poll(attempt.signal), timeout])
       const at = now()
-      next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries }
+      // Unchanged results keep their identity, so the catalog below is not rebuilt for them.
+      const entries = isDeepStrictEqual(found.entries, previous.entries) ? previous.entries : Object.freeze([...found.entries])
+      const diagnostics = isDeepStrictEqual(found.diagnostics ?? [], previous.diagnostics) ? previous.diagnostics : Object.freeze([...(found.diagnostics ?? [])])
+      next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries, diagnostics }
       this.#failures[i] = 0
       ok = true
     } catch (error) {
@@ -132,7 +137,19 @@ export class CatalogPoller {
     if (this.#abort.signal.aborted) return
     this.#states[i] = Object.freeze(next)
     this.#options.observer?.polled(next, (performance.now() - started) / 1000, ok)
-    // Published after every attempt, not only on change: admission judges staleness by lastSuccess.
-    this.#publish(buildCatalogState([...this.#states]))
+    this.#publish(this.#catalog())
+  }
+
+  /**
+   * Published after every attempt, because admission judges staleness by lastSuccess; the index
+   * by PVC is rebuilt and the revision bumped only when some source's entries or diagnostics changed.
+   */
+  #catalog(): CatalogState {
+    const sources = [...this.#states]
+    const last = this.#published
+    const unchanged = last !== undefined && last.sources.length === sources.length &&
+      sources.every((s, i) => s.entries === last.sources[i]!.entries && s.diagnostics === last.sources[i]!.diagnostics)
+    this.#published = unchanged ? { ...last, sources } : buildCatalogState(sources, (last?.revision ?? 0) + 1)
+    return this.#published
   }
 }

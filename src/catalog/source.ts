@@ -1,11 +1,11 @@
 // A backup catalog source: something that can be polled for which PVCs have backups.
 // New source types (s3-prefix, kopia, restic) implement this and register in sources.ts;
 // admission never sees them, only the CatalogState the poller publishes.
-import type { CatalogEntry } from '../state/catalog-state.ts'
+import type { SourcePoll } from '../state/catalog-state.ts'
 
 export interface CatalogSource {
   readonly name: string
   readonly type: string
   /** Everything the source knows now. Throws with a message that names the source's location, never a secret. */
-  poll(signal: AbortSignal): Promise<readonly CatalogEntry[]>
+  poll(signal: AbortSignal): Promise<SourcePoll>
 }

@@ -13,5 +13,6 @@ export function staticSource(config: StaticSourceConfig): CatalogSource {
     ...(b.newest ? { newest: b.newest } : {}),
     ...(b.sizeBytes !== undefined ? { sizeBytes: b.sizeBytes } : {}),
   })))
-  return { name: config.name, type: 'static', poll: async () => entries }
+  const result = Object.freeze({ entries })
+  return { name: config.name, type: 'static', poll: async () => result }
 }

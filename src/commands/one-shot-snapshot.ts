@@ -1,12 +1,12 @@
 // For the one-shot commands (review, catalog): config, cluster state and catalog read once,
 // through the same code the server's loops use.
 import { CatalogPoller } from '../catalog/poller.ts'
-import { createSource } from '../catalog/sources.ts'
+import { createSource, createSourceContext } from '../catalog/sources.ts'
 import { readClusterDirectory } from '../cluster/directory-source.ts'
 import { ConfigError, defaultConfig, loadConfigFile } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
 import type { Logger } from '../log.ts'
-import type { CatalogState, SourceState } from '../state/catalog-state.ts'
+import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
 import { StateStore } from '../state/store.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { UsageError } from './usage-error.ts'
@@ -22,11 +22,12 @@ export function loadConfigOrUsage(file: string | undefined): Config {
 
 export async function pollCatalogOnce(config: Config, log: Logger): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
   let catalog: CatalogState | undefined
-  const poller = new CatalogPoller(config.catalog.sources.map(createSource), (c) => { catalog = c }, { intervalMs: 60_000, log })
+  const context = createSourceContext()
+  const poller = new CatalogPoller(config.catalog.sources.map((source) => createSource(source, context)), (c) => { catalog = c }, { intervalMs: 60_000, log })
   await poller.pollAll()
   poller.stop()
   const sources = poller.states
-  return { catalog: catalog ?? { sources, byPvc: new Map() }, sources }
+  return { catalog: catalog ?? buildCatalogState(sources), sources }
 }
 
 export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Logger): Promise<Snapshot> {

@@ -2,14 +2,16 @@
 import { readFileSync } from 'node:fs'
 import { Ajv, type ErrorObject } from 'ajv'
 import { parseDocument } from 'yaml'
-import { Config } from './schema.ts'
+import { compileIdentityPattern } from './identity-pattern.ts'
+import { CATALOG_SOURCE_TYPES, Config, type S3LocationConfig } from './schema.ts'
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
 
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, coerceTypes: false })
+const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, coerceTypes: false, discriminator: true, verbose: true })
 const validate = ajv.compile<Config>(Config)
+const SOURCE_TYPES = CATALOG_SOURCE_TYPES.map((branch) => branch.properties.type.const)
 
 function keyPath(error: ErrorObject): string {
   const base = error.instancePath.replace(/^\//, '').split('/').filter(Boolean)
@@ -34,6 +36,11 @@ function describe(error: ErrorObject): string {
       const allowed = (error.params as { allowedValues?: unknown[] }).allowedValues ?? []
       return `must be one of ${allowed.map((v) => JSON.stringify(v)).join(', ')}`
     }
+    case 'pattern': {
+      // "must be an S3 bucket name" says more than the regular expression.
+      const description = (error.parentSchema as { description?: unknown } | undefined)?.description
+      return typeof description === 'string' ? `must be ${description}` : error.message ?? error.keyword
+    }
     default: return error.message ?? error.keyword
   }
 }
@@ -50,6 +57,34 @@ function bestError(errors: ErrorObject[]): ErrorObject {
   return nonUnion ?? deepest[0]!
 }
 
+function checkS3Credentials(s3: S3LocationConfig, at: string): void {
+  const pairs = [['accessKeyIdFile', 'secretAccessKeyFile'], ['accessKeyId', 'secretAccessKey']] as const
+  for (const [id, secret] of pairs) {
+    if ((s3[id] === undefined) !== (s3[secret] === undefined)) throw new ConfigError(`${at}: set both ${id} and ${secret}, or neither`)
+  }
+  if (s3.accessKeyIdFile !== undefined && s3.accessKeyId !== undefined) throw new ConfigError(`${at}: set the credentials either as files or inline, not both`)
+}
+
+function checkIdentity(identity: Record<string, string | undefined>, at: string): void {
+  const captured = new Set<string>()
+  for (const [field, pattern] of Object.entries(identity)) {
+    if (pattern === undefined) continue
+    const variables = compileIdentityPattern(pattern).variables
+    if (variables.size === 0) throw new ConfigError(`${at}.${field}: must contain {{namespace}} or {{pvc}}`)
+    for (const v of variables) captured.add(v)
+  }
+  for (const v of ['namespace', 'pvc']) {
+    if (!captured.has(v)) throw new ConfigError(`${at}: no field contains {{${v}}}, so snapshots cannot be mapped to a PVC`)
+  }
+}
+
+/** ajv's discriminator error for a missing or unknown source `type`, said the way the other enums are. */
+function sourceTypeError(errors: ErrorObject[]): ErrorObject | undefined {
+  const error = errors.find((e) => e.keyword === 'discriminator')
+  if (!error) return undefined
+  return { ...error, keyword: 'enum', instancePath: `${error.instancePath}/type`, params: { allowedValues: SOURCE_TYPES } }
+}
+
 /** Semantics the schema cannot say. */
 function crossCheck(config: Config): void {
   const repo = config.movers.repository
@@ -58,8 +93,13 @@ function crossCheck(config: Config): void {
   }
   const names = new Set<string>()
   config.catalog.sources.forEach((source, i) => {
-    if (names.has(source.name)) throw new ConfigError(`catalog.sources[${i}].name: duplicate source name ${JSON.stringify(source.name)}`)
+    const at = `catalog.sources[${i}]`
+    if (names.has(source.name)) throw new ConfigError(`${at}.name: duplicate source name ${JSON.stringify(source.name)}`)
     names.add(source.name)
+    if (source.type === 'static') return
+    if (Boolean(source.s3) === Boolean(source.filesystem)) throw new ConfigError(`${at}: set exactly one of s3 or filesystem`)
+    if (source.s3) checkS3Credentials(source.s3, `${at}.s3`)
+    if (source.type === 'restic') checkIdentity(source.identity, `${at}.identity`)
   })
   if (!config.pvc.destinationName.includes('{{pvc}}')) {
     throw new ConfigError('pvc.destinationName: must contain {{pvc}} so each PVC gets its own ReplicationDestination')
@@ -77,10 +117,15 @@ export function parseConfig(text: string, origin = 'config'): Config {
     throw new ConfigError(`${origin}: the top level must be a mapping of keys`)
   }
   if (!validate(value)) {
-    const error = bestError(validate.errors ?? [])
+    const error = sourceTypeError(validate.errors ?? []) ?? bestError(validate.errors ?? [])
     throw new ConfigError(`${origin}: ${keyPath(error)}: ${describe(error)}`)
   }
-  crossCheck(value)
+  try {
+    crossCheck(value)
+  } catch (error) {
+    if (error instanceof ConfigError) throw new ConfigError(`${origin}: ${error.message}`)
+    throw error
+  }
   return Object.freeze(value)
 }
 

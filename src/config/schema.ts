@@ -74,20 +74,95 @@ const StaticBackup = Type.Object({
   namespace: Type.String({ minLength: 1 }),
   pvc: Type.String({ minLength: 1 }),
   snapshots: Type.Integer({ minimum: 0, default: 1 }),
-  newest: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$', description: 'RFC 3339 time' })),
+  newest: Type.Optional(Type.String({ pattern: '^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+(Z|[+-][0-9]{2}:[0-9]{2})$', description: 'an RFC 3339 time' })),
   sizeBytes: Type.Optional(Type.Integer({ minimum: 0 })),
 }, strict)
 
-/** Backups declared by hand. The s3-prefix, kopia and restic source types arrive with the catalog issues. */
+const SourceName = Type.String({ minLength: 1, pattern: '^[a-zA-Z0-9._-]+$' })
+
+/** Backups declared by hand. */
 const StaticSource = Type.Object({
-  name: Type.String({ minLength: 1, pattern: '^[a-zA-Z0-9._-]+$' }),
+  name: SourceName,
   type: Type.Literal('static'),
   backups: Type.Array(StaticBackup, { default: [] }),
 }, strict)
 export type StaticSourceConfig = Static<typeof StaticSource>
 
-export const CatalogSourceConfig = Type.Union([StaticSource])
-export type CatalogSourceConfig = Static<typeof CatalogSourceConfig>
+/** An S3 bucket (AWS, MinIO, Garage, RustFS, Ceph RGW). Credentials: the *File keys (mounted Secret), inline keys, or the SDK's default chain (env). */
+const S3Location = Type.Object({
+  endpoint: Type.Optional(Type.String({ pattern: '^https?://[^/]+/?$', description: 'an http(s)://host:port URL without a path' })),
+  bucket: Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]+[a-z0-9]$', description: 'an S3 bucket name' }),
+  /** Key prefix below the bucket. s3-prefix and restic sources treat it as a folder (a missing trailing '/' is added); kopia uses it verbatim, as kopia does. */
+  prefix: Type.String({ default: '', pattern: '^(?!/)', description: 'a key prefix, not starting with /' }),
+  region: Type.String({ minLength: 1, default: 'us-east-1' }),
+  forcePathStyle: Type.Boolean({ default: true }),
+  accessKeyIdFile: Type.Optional(Type.String({ minLength: 1 })),
+  secretAccessKeyFile: Type.Optional(Type.String({ minLength: 1 })),
+  accessKeyId: Type.Optional(Type.String({ minLength: 1 })),
+  secretAccessKey: Type.Optional(Type.String({ minLength: 1 })),
+  /** Per request, including reading the body. */
+  requestTimeout: withDefault(Duration, '30s'),
+  /** Attempts per request, the first included (the SDK's backoff between them). */
+  maxAttempts: Type.Integer({ minimum: 1, maximum: 10, default: 3 }),
+}, strict)
+export type S3LocationConfig = Static<typeof S3Location>
+
+/** A directory: an NFS-mounted repository, or a local one. */
+const FilesystemLocation = Type.Object({ path: Type.String({ minLength: 1 }) }, strict)
+export type FilesystemLocationConfig = Static<typeof FilesystemLocation>
+
+/** Where a source reads: exactly one of s3 / filesystem (checked in load.ts). */
+const Location = {
+  s3: Type.Optional(S3Location),
+  filesystem: Type.Optional(FilesystemLocation),
+}
+
+/** Per-PVC repositories at <prefix><namespace>/<pvc>/, restic or Kopia. */
+const S3PrefixSource = Type.Object({
+  name: SourceName,
+  type: Type.Literal('s3-prefix'),
+  ...Location,
+  /** Optional: exact snapshot times, hosts and paths; without it the listing alone counts snapshots. */
+  resticPasswordFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Optional: per-PVC Kopia repositories are opened with it; without it they count as "unknown". */
+  kopiaPasswordFile: Type.Optional(Type.String({ minLength: 1 })),
+  /** Repositories examined at once. */
+  concurrency: Type.Integer({ minimum: 1, maximum: 256, default: 16 }),
+}, strict)
+export type S3PrefixSourceConfig = Static<typeof S3PrefixSource>
+
+/**
+ * How a snapshot's identity maps to namespace/pvc: each field is a pattern with {{namespace}}
+ * and/or {{pvc}}; a snapshot belongs to a PVC when every given field matches.
+ */
+const ResticIdentity = Type.Object({
+  hostname: Type.Optional(Type.String({ minLength: 1 })),
+  username: Type.Optional(Type.String({ minLength: 1 })),
+  /** Matches when any tag of the snapshot matches. */
+  tag: Type.Optional(Type.String({ minLength: 1 })),
+  /** Matches when any path of the snapshot matches. */
+  path: Type.Optional(Type.String({ minLength: 1 })),
+}, strict)
+export type ResticIdentityConfig = Static<typeof ResticIdentity>
+
+/** One shared restic repository whose snapshots map to PVCs by identity. */
+const ResticSource = Type.Object({
+  name: SourceName,
+  type: Type.Literal('restic'),
+  ...Location,
+  passwordFile: Type.String({ minLength: 1 }),
+  identity: withDefault(ResticIdentity, { hostname: '{{namespace}}', tag: '{{pvc}}' }),
+}, strict)
+export type ResticSourceConfig = Static<typeof ResticSource>
+
+export const CATALOG_SOURCE_TYPES = [StaticSource, S3PrefixSource, ResticSource] as const
+const SourceUnion = Type.Union([...CATALOG_SOURCE_TYPES])
+export type CatalogSourceConfig = Static<typeof SourceUnion>
+/**
+ * oneOf with a discriminator, not anyOf: ajv then validates (and fills defaults from) only the
+ * branch the `type` names, and its errors point into that branch.
+ */
+export const CatalogSourceConfig = Type.Unsafe<CatalogSourceConfig>({ oneOf: [...CATALOG_SOURCE_TYPES], discriminator: { propertyName: 'type' } })
 
 const Catalog = Type.Object({
   interval: withDefault(Duration, '60s'),

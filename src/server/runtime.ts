@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net'
 import { isDeepStrictEqual } from 'node:util'
 import type { FastifyInstance } from 'fastify'
 import { CatalogPoller } from '../catalog/poller.ts'
-import { createSource } from '../catalog/sources.ts'
+import { createSource, createSourceContext } from '../catalog/sources.ts'
 import { DirectoryClusterSource } from '../cluster/directory-source.ts'
 import { durationMs } from '../config/duration.ts'
 import type { Config } from '../config/schema.ts'
@@ -63,8 +63,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const cluster = new DirectoryClusterSource(directory, (state) => store.publish({ cluster: state }), log)
   await cluster.start()
 
+  const sourceContext = createSourceContext()
   const startPoller = (cfg: Config): CatalogPoller => {
-    const poller = new CatalogPoller(cfg.catalog.sources.map(createSource), (catalog) => store.publish({ catalog }), {
+    const poller = new CatalogPoller(cfg.catalog.sources.map((source) => createSource(source, sourceContext)), (catalog) => store.publish({ catalog }), {
       intervalMs: durationMs(cfg.catalog.interval),
       log,
       observer: {

@@ -15,6 +15,32 @@ export interface CatalogEntry {
   readonly sizeBytes?: number
 }
 
+/**
+ * Something a source noticed that a person should fix; surfaced by `catalog`, `/status` and the
+ * validation rules. Never contains a secret.
+ */
+export interface CatalogDiagnostic {
+  /**
+   * kopia-prefix-without-slash: objects at `<prefix>kopia.repository` (movers v0.15.43-v0.16.10)
+   * that current movers will not find; repository-unreadable: a repository that exists but
+   * could not be read (wrong password, corrupt file).
+   */
+  readonly code: 'kopia-prefix-without-slash' | 'repository-unreadable'
+  readonly namespace?: string
+  readonly pvc?: string
+  /** Where: `s3://bucket/key-prefix` or a directory. */
+  readonly location: string
+  /** For S3 locations, to match a Secret's KOPIA_REPOSITORY: the key prefix without a trailing '/'. */
+  readonly s3?: { readonly bucket: string; readonly prefix: string }
+  readonly message: string
+}
+
+/** What one poll of a source found. */
+export interface SourcePoll {
+  readonly entries: readonly CatalogEntry[]
+  readonly diagnostics?: readonly CatalogDiagnostic[]
+}
+
 /** One source's view after its latest poll. Kept across failed polls: `entries` are the last known good ones. */
 export interface SourceState {
   readonly name: string
@@ -26,9 +52,13 @@ export interface SourceState {
   /** Message of the last failed poll, cleared by a success. Never contains a secret. */
   readonly error: string | null
   readonly entries: readonly CatalogEntry[]
+  /** From the last successful poll, like `entries`. */
+  readonly diagnostics: readonly CatalogDiagnostic[]
 }
 
 export interface CatalogState {
+  /** Increments when entries or diagnostics change; an unchanged poll only refreshes the sources' times. */
+  readonly revision: number
   readonly sources: readonly SourceState[]
   /** `namespace/pvc` -> entries from every source. */
   readonly byPvc: ReadonlyMap<string, readonly CatalogEntry[]>
@@ -38,7 +68,7 @@ export function pvcKey(namespace: string, pvc: string): string {
   return `${namespace}/${pvc}`
 }
 
-export function buildCatalogState(sources: readonly SourceState[]): CatalogState {
+export function buildCatalogState(sources: readonly SourceState[], revision = 0): CatalogState {
   const byPvc = new Map<string, CatalogEntry[]>()
   for (const source of sources) {
     for (const entry of source.entries) {
@@ -48,7 +78,7 @@ export function buildCatalogState(sources: readonly SourceState[]): CatalogState
       else byPvc.set(key, [entry])
     }
   }
-  return { sources, byPvc }
+  return { revision, sources, byPvc }
 }
 
 export const EMPTY_CATALOG: CatalogState = buildCatalogState([])

@@ -63,7 +63,7 @@ function snapshotOf(options: {
   // null: no catalog source at all (catalog unknown); otherwise one source polled just now.
   if (options.backups === null) return store.current
   return store.publish({
-    catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [] }]),
+    catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [], diagnostics: [] }]),
   })
 }
 

@@ -9,7 +9,7 @@ const silent = { info() {}, warn() {} }
 
 t.test('static source: declared backups become entries', async (t) => {
   const source = staticSource({ name: 'declared', type: 'static', backups: [{ namespace: 'media', pvc: 'jellyfin', snapshots: 3, newest: '2026-03-16T08:00:00Z' }] })
-  const entries = await source.poll(new AbortController().signal)
+  const { entries } = await source.poll(new AbortController().signal)
   t.same(entries, [{ namespace: 'media', pvc: 'jellyfin', source: 'declared', kind: 'static', snapshots: 3, newest: '2026-03-16T08:00:00Z' }])
 })
 
@@ -21,7 +21,7 @@ t.test('a failing source keeps its last known entries, ages, then becomes unknow
     type: 'test',
     poll: async () => {
       if (fail) throw new Error('connect ECONNREFUSED 127.0.0.1:9000')
-      return [{ namespace: 'media', pvc: 'jellyfin', source: 'flaky', kind: 'restic', snapshots: 2 }]
+      return { entries: [{ namespace: 'media', pvc: 'jellyfin', source: 'flaky', kind: 'restic', snapshots: 2 }] }
     },
   }
   const published: CatalogState[] = []
@@ -74,4 +74,30 @@ t.test('a source that hangs is cut off by the poll timeout', async (t) => {
   await poller.pollAll()
   t.match(poller.states[0]!.error, /timed out/)
   poller.stop()
+})
+
+t.test('an unchanged poll refreshes freshness but keeps the catalog index and revision', async (t) => {
+  let clock = 1_000_000
+  let snapshots = 2
+  const source: CatalogSource = {
+    name: 'changing',
+    type: 'test',
+    poll: async () => ({ entries: [{ namespace: 'media', pvc: 'jellyfin', source: 'changing', kind: 'restic', snapshots }] }),
+  }
+  const published: CatalogState[] = []
+  const poller = new CatalogPoller([source], (c) => published.push(c), { intervalMs: 60_000, log: silent, now: () => clock })
+  t.teardown(() => poller.stop())
+  await poller.pollAll()
+  clock += 60_000
+  await poller.pollAll()
+  const [first, second] = published
+  t.equal(second!.revision, first!.revision, 'same revision')
+  t.equal(second!.byPvc, first!.byPvc, 'same index object')
+  t.equal(second!.sources[0]!.entries, first!.sources[0]!.entries, 'same entries array')
+  t.equal(second!.sources[0]!.lastSuccess, clock, 'but a newer lastSuccess')
+  snapshots = 3
+  await poller.pollAll()
+  const third = published.at(-1)!
+  t.equal(third.revision, second!.revision + 1, 'a change bumps the revision')
+  t.equal(third.byPvc.get('media/jellyfin')![0]!.snapshots, 3)
 })

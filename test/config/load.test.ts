@@ -37,7 +37,17 @@ t.test('errors name the key path', async (t) => {
     ['catalog: {sources: [{name: a, type: static, backups: [{namespace: x}]}]}', /catalog\.sources\[0\]\.backups\[0\]\.pvc: is required/],
     ['catalog: {sources: [{name: a, type: s3-prefixx}]}', /catalog\.sources\[0\]\.type: must be one of "static"/],
     ['catalog: {interval: 5}', /catalog\.interval: must be string/],
-    ['catalog: {staleAfter: ten}', /catalog\.staleAfter: must match pattern/],
+    ['catalog: {staleAfter: ten}', /catalog\.staleAfter: must be a duration such as 500ms/],
+    ['catalog: {sources: [{name: a}]}', /catalog\.sources\[0\]\.type: must be one of "static", "s3-prefix", "restic"/],
+    ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1, acessKeyIdFile: /k}}]}', /catalog\.sources\[0\]\.s3\.acessKeyIdFile: unknown key/],
+    ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: Bad_Bucket}}]}', /catalog\.sources\[0\]\.s3\.bucket: must be an S3 bucket name/],
+    ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1, endpoint: "garage:3900"}}]}', /catalog\.sources\[0\]\.s3\.endpoint: must be an http\(s\):\/\/host:port URL/],
+    ['catalog: {sources: [{name: g, type: s3-prefix}]}', /test\.yaml: catalog\.sources\[0\]: set exactly one of s3 or filesystem/],
+    ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1}, filesystem: {path: /r}}]}', /catalog\.sources\[0\]: set exactly one of s3 or filesystem/],
+    ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1, accessKeyIdFile: /k}}]}', /catalog\.sources\[0\]\.s3: set both accessKeyIdFile and secretAccessKeyFile, or neither/],
+    ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}}]}', /catalog\.sources\[0\]\.passwordFile: is required/],
+    ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}, passwordFile: /p, identity: {hostname: "{{namespace}}"}}]}', /catalog\.sources\[0\]\.identity: no field contains \{\{pvc\}\}/],
+    ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}, passwordFile: /p, identity: {hostname: "{{namespace}}", tag: backup}}]}', /catalog\.sources\[0\]\.identity\.tag: must contain \{\{namespace\}\} or \{\{pvc\}\}/],
     ['server: {port: 70000}', /server\.port: must be <= 65535/],
     ['mode: strict', /mode: must be one of "enforce", "audit"/],
     ['pvc: {selector: {matchExpressions: [{key: a, operator: Has}]}}', /pvc\.selector\.matchExpressions\[0\]\.operator: must be one of/],
@@ -52,6 +62,13 @@ t.test('errors name the key path', async (t) => {
     t.throws(() => parseConfig(yaml, 'test.yaml'), { name: 'ConfigError', message }, yaml)
   }
   t.throws(() => loadConfigFile('/nonexistent/config.yaml'), ConfigError)
+})
+
+t.test('catalog sources get their own defaults, and only their own', async (t) => {
+  const config = parseConfig('catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: backups}}, {name: r, type: restic, filesystem: {path: /r}, passwordFile: /p}]}')
+  const [prefix, restic] = config.catalog.sources
+  t.same(prefix, { name: 'g', type: 's3-prefix', concurrency: 16, s3: { bucket: 'backups', prefix: '', region: 'us-east-1', forcePathStyle: true, requestTimeout: '30s', maxAttempts: 3 } })
+  t.same(restic, { name: 'r', type: 'restic', filesystem: { path: '/r' }, passwordFile: '/p', identity: { hostname: '{{namespace}}', tag: '{{pvc}}' } })
 })
 
 t.test('the config is frozen: nothing can change the running config in place', async (t) => {

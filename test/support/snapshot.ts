@@ -45,6 +45,7 @@ export function source(spec: SourceSpec): SourceState {
     lastAttempt: NOW - 1000,
     error: spec.error ?? null,
     entries: (spec.entries ?? []).map((e) => ({ namespace: 'media', pvc: 'jellyfin', source: name, kind: 'static', snapshots: 1, ...e })),
+    diagnostics: [],
   }
 }
 

@@ -1,0 +1,21 @@
+// Runs an async task per item with at most `limit` in flight: thousands of repositories or
+// snapshot files must not mean thousands of simultaneous requests. After the first failure no
+// new item starts, and that failure is what the call rejects with.
+
+export async function forEachLimit<T>(items: readonly T[], limit: number, task: (item: T, index: number) => Promise<void>, signal?: AbortSignal): Promise<void> {
+  let next = 0
+  let failure: { readonly error: unknown } | undefined
+  const worker = async (): Promise<void> => {
+    while (failure === undefined && next < items.length) {
+      const index = next++
+      try {
+        signal?.throwIfAborted()
+        await task(items[index]!, index)
+      } catch (error) {
+        failure ??= { error }
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker))
+  if (failure !== undefined) throw failure.error
+}

@@ -1,0 +1,18 @@
+// Builds the catalog's entry for one PVC from what a source counted.
+import type { BackupKind, CatalogEntry } from '../state/catalog-state.ts'
+
+export interface SnapshotSummary {
+  /** null: the repository exists but its snapshots could not be counted ("unknown", never a backup). */
+  readonly snapshots: number | null
+  /** RFC 3339, UTC. */
+  readonly newest?: string
+  readonly sizeBytes?: number
+}
+
+export function catalogEntry(source: string, namespace: string, pvc: string, kind: BackupKind, summary: SnapshotSummary): CatalogEntry {
+  return {
+    namespace, pvc, source, kind, snapshots: summary.snapshots,
+    ...(summary.newest !== undefined ? { newest: summary.newest } : {}),
+    ...(summary.sizeBytes !== undefined ? { sizeBytes: summary.sizeBytes } : {}),
+  }
+}

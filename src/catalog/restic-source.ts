@@ -1,0 +1,65 @@
+// One shared restic repository (S3 or a directory) whose snapshots map to PVCs by identity
+// patterns on hostname, username, tags or paths.
+import type { ResticSourceConfig } from '../config/schema.ts'
+import { readSecretFile } from '../config/secret-file.ts'
+import type { ResticKeyCache } from '../restic/key-cache.ts'
+import { ResticRepository, type ResticSnapshot } from '../restic/repository.ts'
+import { catalogEntry } from './catalog-entry.ts'
+import { combineIdentities, compileIdentityPattern, type IdentityPattern, type PvcIdentity } from '../config/identity-pattern.ts'
+import { summarizeResticSnapshots } from './restic-summary.ts'
+import type { CatalogSource } from './source.ts'
+import { storeFor } from './source-store.ts'
+
+function anyMatch(pattern: IdentityPattern, values: readonly string[]): PvcIdentity | null {
+  for (const value of values) {
+    const match = pattern.match(value)
+    if (match) return match
+  }
+  return null
+}
+
+/** A function giving the namespace/pvc of a snapshot, or null when it belongs to no single PVC. */
+export function resticSnapshotOwner(identity: ResticSourceConfig['identity']): (snapshot: ResticSnapshot) => { namespace: string; pvc: string } | null {
+  const hostname = identity.hostname !== undefined ? compileIdentityPattern(identity.hostname) : undefined
+  const username = identity.username !== undefined ? compileIdentityPattern(identity.username) : undefined
+  const tag = identity.tag !== undefined ? compileIdentityPattern(identity.tag) : undefined
+  const path = identity.path !== undefined ? compileIdentityPattern(identity.path) : undefined
+  return (snapshot) => combineIdentities([
+    ...(hostname ? [hostname.match(snapshot.hostname)] : []),
+    ...(username ? [username.match(snapshot.username ?? '')] : []),
+    ...(tag ? [anyMatch(tag, snapshot.tags)] : []),
+    ...(path ? [anyMatch(path, snapshot.paths)] : []),
+  ])
+}
+
+export function resticSource(config: ResticSourceConfig, context: { readonly resticKeys: ResticKeyCache }): CatalogSource {
+  const store = storeFor(config, true)
+  const ownerOf = resticSnapshotOwner(config.identity)
+  let opened: { readonly password: string; readonly repository: ResticRepository } | undefined
+
+  return {
+    name: config.name,
+    type: 'restic',
+    async poll(signal) {
+      const password = await readSecretFile(config.passwordFile, 'passwordFile')
+      if (opened?.password !== password) {
+        opened = undefined
+        opened = { password, repository: await ResticRepository.open(store, password, { signal, keyCache: context.resticKeys }) }
+      }
+      const byPvc = new Map<string, { namespace: string; pvc: string; snapshots: ResticSnapshot[] }>()
+      for (const snapshot of await opened.repository.listSnapshots(signal)) {
+        const owner = ownerOf(snapshot)
+        if (!owner) continue
+        const key = `${owner.namespace}/${owner.pvc}`
+        const group = byPvc.get(key) ?? { ...owner, snapshots: [] }
+        group.snapshots.push(snapshot)
+        byPvc.set(key, group)
+      }
+      const entries = [...byPvc.keys()].sort().map((key) => {
+        const { namespace, pvc, snapshots } = byPvc.get(key)!
+        return catalogEntry(config.name, namespace, pvc, 'restic', summarizeResticSnapshots(snapshots))
+      })
+      return { entries }
+    },
+  }
+}

@@ -1,0 +1,60 @@
+// Remembers what scrypt found per (repository, key file, password), because a catalog source
+// re-opens its repository on every poll and restic calibrates scrypt to ~0.5 s and tens of MiB.
+// Key files are named by the SHA-256 of their content, so a name always means the same key and
+// both answers can be kept: the master key it opens to, or "this password does not open it"
+// (which keeps a wrong password from costing a full scrypt per key file on every poll).
+import { createHmac, randomBytes } from 'node:crypto'
+import type { CipherKeys } from './crypto.ts'
+
+export interface ResticKeyCacheOptions {
+  /** Entries kept; the least recently used goes first. Default 10 000. */
+  readonly maxEntries?: number
+}
+
+export class ResticKeyCache {
+  readonly #entries = new Map<string, CipherKeys | null>()
+  readonly #maxEntries: number
+  // Passwords are keyed through an HMAC with a per-cache secret: no stable password fingerprint in memory.
+  readonly #secret = randomBytes(32)
+
+  constructor(options: ResticKeyCacheOptions = {}) {
+    const max = options.maxEntries ?? 10_000
+    if (!Number.isSafeInteger(max) || max < 1) throw new RangeError(`maxEntries must be a positive integer, got ${max}`)
+    this.#maxEntries = max
+  }
+
+  #key(location: string, keyFile: string, password: string): string {
+    const digest = createHmac('sha256', this.#secret).update(password, 'utf8').digest('base64')
+    return `${location}\u0000${keyFile}\u0000${digest}`
+  }
+
+  /** The master keys, null when this password is known not to open the key file, undefined when unknown. */
+  get(location: string, keyFile: string, password: string): CipherKeys | null | undefined {
+    const key = this.#key(location, keyFile, password)
+    const found = this.#entries.get(key)
+    if (found === undefined) return undefined
+    // Refresh: Map iteration order is insertion order, so the first entry is the least recently used.
+    this.#entries.delete(key)
+    this.#entries.set(key, found)
+    return found
+  }
+
+  set(location: string, keyFile: string, password: string, keys: CipherKeys | null): void {
+    const key = this.#key(location, keyFile, password)
+    this.#entries.delete(key)
+    this.#entries.set(key, keys)
+    while (this.#entries.size > this.#maxEntries) {
+      const oldest = this.#entries.keys().next()
+      if (oldest.done === true) break
+      this.#entries.delete(oldest.value)
+    }
+  }
+
+  get size(): number {
+    return this.#entries.size
+  }
+
+  clear(): void {
+    this.#entries.clear()
+  }
+}

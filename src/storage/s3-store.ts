@@ -1,0 +1,152 @@
+// S3 as blob storage, tuned for the servers home labs run (Garage, MinIO, RustFS, Ceph RGW):
+// path-style by default, checksums only when an operation requires them (those servers reject
+// or mishandle the SDK's newer default checksum headers), every request bounded in time.
+import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import type { S3LocationConfig } from '../config/schema.ts'
+import { durationMs } from '../config/duration.ts'
+import { type BlobInfo, BlobNotFoundError, type BlobPage, type BlobStore, BlobStoreError, type ListOptions } from './blob-store.ts'
+import { s3Credentials } from './s3-credentials.ts'
+
+interface Connection {
+  readonly client: S3Client
+  readonly bucket: string
+  readonly requestTimeoutMs: number
+  readonly endpoint: string
+}
+
+function errorName(error: unknown): string {
+  if (typeof error !== 'object' || error === null) return String(error)
+  const code = 'code' in error && typeof error.code === 'string' ? error.code : undefined
+  const name = 'name' in error && typeof error.name === 'string' ? error.name : undefined
+  // Network failures carry an errno code (ECONNREFUSED); S3 answers carry an error name.
+  return code ?? name ?? 'error'
+}
+
+function httpStatus(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined
+  const metadata = error.$metadata
+  return typeof metadata === 'object' && metadata !== null && 'httpStatusCode' in metadata && typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined
+}
+
+export function createS3Connection(config: S3LocationConfig): Connection {
+  const requestTimeoutMs = durationMs(config.requestTimeout)
+  const credentials = s3Credentials(config)
+  const client = new S3Client({
+    region: config.region,
+    forcePathStyle: config.forcePathStyle,
+    ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+    ...(credentials !== undefined ? { credentials } : {}),
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: config.maxAttempts,
+    requestHandler: { connectionTimeout: Math.min(requestTimeoutMs, 10_000), requestTimeout: requestTimeoutMs, httpAgent: { keepAlive: true, maxSockets: 64 }, httpsAgent: { keepAlive: true, maxSockets: 64 } },
+  })
+  return { client, bucket: config.bucket, requestTimeoutMs, endpoint: config.endpoint ?? `aws:${config.region}` }
+}
+
+export class S3BlobStore implements BlobStore {
+  readonly location: string
+  readonly #connection: Connection
+  readonly #root: string
+
+  constructor(connection: Connection, root: string) {
+    this.#connection = connection
+    this.#root = root
+    this.location = `s3://${connection.bucket}/${root}`
+  }
+
+  /** Bounded even when the caller passes no signal: a hung S3 server must not hang a poll. */
+  #signal(signal: AbortSignal | undefined): AbortSignal {
+    const timeout = AbortSignal.timeout(this.#connection.requestTimeoutMs * 2)
+    return signal ? AbortSignal.any([signal, timeout]) : timeout
+  }
+
+  #error(action: string, key: string, error: unknown): BlobStoreError {
+    if (error instanceof BlobStoreError) return error
+    const name = errorName(error)
+    const where = `${this.location}${key} at ${this.#connection.endpoint}`
+    switch (name) {
+      case 'NoSuchBucket':
+        return new BlobStoreError(`bucket ${this.#connection.bucket} does not exist at ${this.#connection.endpoint}`)
+      case 'InvalidAccessKeyId':
+      case 'SignatureDoesNotMatch':
+      case 'AccessDenied':
+        return new BlobStoreError(`cannot ${action} ${where}: ${name}: check the access key and secret key`)
+      case 'TimeoutError':
+      case 'AbortError':
+        return new BlobStoreError(`cannot ${action} ${where}: no answer within ${this.#connection.requestTimeoutMs} ms`)
+      default: {
+        const status = httpStatus(error)
+        return new BlobStoreError(`cannot ${action} ${where}: ${name}${status !== undefined ? ` (HTTP ${status})` : ''}`)
+      }
+    }
+  }
+
+  async listPage(prefix: string, options: ListOptions & { readonly continuation?: string } = {}): Promise<BlobPage> {
+    const root = this.#root
+    try {
+      const answer = await this.#connection.client.send(new ListObjectsV2Command({
+        Bucket: this.#connection.bucket,
+        Prefix: root + prefix,
+        ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
+        ...(options.startAfter !== undefined ? { StartAfter: root + options.startAfter } : {}),
+        ...(options.continuation !== undefined ? { ContinuationToken: options.continuation } : {}),
+      }), { abortSignal: this.#signal(options.signal) })
+      const blobs: BlobInfo[] = (answer.Contents ?? []).flatMap((o) => (o.Key === undefined || !o.Key.startsWith(root)
+        ? []
+        : [{ key: o.Key.slice(root.length), size: o.Size ?? 0, modifiedMs: o.LastModified?.getTime() ?? 0 }]))
+      const prefixes = (answer.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix.slice(root.length)]))
+      const next = answer.IsTruncated === true ? answer.NextContinuationToken : undefined
+      if (answer.IsTruncated === true && next === undefined) throw new BlobStoreError(`listing ${this.location}${prefix} is truncated but has no continuation token`)
+      return next === undefined ? { blobs, prefixes } : { blobs, prefixes, next }
+    } catch (error) {
+      throw this.#error('list', prefix, error)
+    }
+  }
+
+  async #read(key: string, range: string | undefined, signal: AbortSignal | undefined): Promise<Buffer> {
+    try {
+      const answer = await this.#connection.client.send(new GetObjectCommand({
+        Bucket: this.#connection.bucket,
+        Key: this.#root + key,
+        ...(range !== undefined ? { Range: range } : {}),
+      }), { abortSignal: this.#signal(signal) })
+      if (answer.Body === undefined) throw new BlobStoreError(`${this.location}${key}: S3 answered without a body`)
+      return Buffer.from(await answer.Body.transformToByteArray())
+    } catch (error) {
+      if (errorName(error) === 'NoSuchKey' || (httpStatus(error) === 404 && errorName(error) !== 'NoSuchBucket')) throw new BlobNotFoundError(this.location, key)
+      throw this.#error('read', key, error)
+    }
+  }
+
+  get(key: string, signal?: AbortSignal): Promise<Buffer> {
+    return this.#read(key, undefined, signal)
+  }
+
+  async getRange(key: string, offset: number, length: number, signal?: AbortSignal): Promise<Buffer> {
+    if (length === 0) return Buffer.alloc(0)
+    const bytes = await this.#read(key, `bytes=${offset}-${offset + length - 1}`, signal)
+    if (bytes.length !== length) throw new BlobStoreError(`${this.location}${key} is shorter than ${offset + length} bytes (read ${bytes.length} at ${offset})`)
+    return bytes
+  }
+
+  async stat(key: string, signal?: AbortSignal): Promise<BlobInfo | null> {
+    try {
+      const answer = await this.#connection.client.send(new HeadObjectCommand({ Bucket: this.#connection.bucket, Key: this.#root + key }), { abortSignal: this.#signal(signal) })
+      return { key, size: answer.ContentLength ?? 0, modifiedMs: answer.LastModified?.getTime() ?? 0 }
+    } catch (error) {
+      // HEAD has no body, so a missing bucket is a bare 404 too; the listing before any stat reports it.
+      if (httpStatus(error) === 404) return null
+      throw this.#error('stat', key, error)
+    }
+  }
+
+  sub(prefix: string): BlobStore {
+    return new S3BlobStore(this.#connection, this.#root + prefix)
+  }
+}
+
+/** A store rooted at `prefix` in the configured bucket. */
+export function s3BlobStore(config: S3LocationConfig, prefix: string = config.prefix): S3BlobStore {
+  return new S3BlobStore(createS3Connection(config), prefix)
+}
