@@ -15,6 +15,7 @@ function table(sources: readonly SourceState[]): string {
   const widths = rows[0]!.map((_, c) => Math.max(...rows.map((r) => r[c]!.length)))
   const lines = rows.map((r) => r.map((cell, c) => cell.padEnd(widths[c]!)).join('  ').trimEnd())
   for (const source of sources) {
+    for (const d of source.diagnostics) lines.push(`warning: source ${source.name}: ${d.message}`)
     if (source.error) lines.push(`error: source ${source.name} (${source.type}): ${source.error}`)
   }
   if (sources.length === 0) lines.push('no catalog sources are configured (catalog.sources)')
@@ -27,7 +28,7 @@ export async function catalogCommand(argv: string[], out: NodeJS.WritableStream)
   const { sources } = await pollCatalogOnce(config, createLogger('silent'))
   if (values.json) {
     out.write(`${JSON.stringify({
-      sources: sources.map((s) => ({ name: s.name, type: s.type, ok: s.error === null, error: s.error, entries: s.entries })),
+      sources: sources.map((s) => ({ name: s.name, type: s.type, ok: s.error === null, error: s.error, entries: s.entries, diagnostics: s.diagnostics })),
     }, null, 2)}\n`)
   } else {
     out.write(table(sources))

@@ -185,6 +185,8 @@ const Validation = Type.Object({
   rdSourceIdentity: WarnOrDeny,
   rdTrigger: WarnOrDeny,
   pvcDanglingDataSource: WarnOrDeny,
+  /** A Kopia Secret whose S3 repository the catalog found at <prefix>kopia.repository (needs a catalog source over that bucket). */
+  kopiaPrefixSlash: WarnOrDeny,
 }, strict)
 export type ValidationRuleName = keyof Static<typeof Validation>
 

@@ -100,6 +100,31 @@ export function createMetrics(readSnapshot: () => Snapshot) {
     },
   })
   new Gauge({
+    name: `${PREFIX}catalog_last_success_age_seconds`,
+    help: 'Seconds since the last successful poll per catalog source: how old the entries admission uses are (-1: never).',
+    labelNames: ['source'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      const now = Date.now()
+      for (const source of readSnapshot().catalog.sources) this.set({ source: source.name }, source.lastSuccess === null ? -1 : (now - source.lastSuccess) / 1000)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}catalog_diagnostics`,
+    help: 'Problems a catalog source noticed that a person should fix, by source and code (see /status).',
+    labelNames: ['source', 'code'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const source of readSnapshot().catalog.sources) {
+        const counts = new Map<string, number>()
+        for (const d of source.diagnostics) counts.set(d.code, (counts.get(d.code) ?? 0) + 1)
+        for (const [code, count] of counts) this.set({ source: source.name, code }, count)
+      }
+    },
+  })
+  new Gauge({
     name: `${PREFIX}catalog_source_up`,
     help: '1 when the last poll of the catalog source succeeded.',
     labelNames: ['source'] as const,

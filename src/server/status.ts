@@ -40,6 +40,7 @@ export function statusDocument(snapshot: Snapshot, now: number, extras: StatusEx
         lastAttemptAgeSeconds: ageSeconds(now, s.lastAttempt),
         error: s.error,
         entries: s.entries,
+        diagnostics: s.diagnostics,
       })),
     },
   }

@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import type { AdmissionInput, Decision } from '../../src/admission/decision.ts'
+import { checkKopiaPrefixSlash } from '../../src/admission/validation/kopia-prefix-slash.ts'
 import { checkKopiaSecretKeys } from '../../src/admission/validation/kopia-secret-keys.ts'
 import { checkPvcDanglingDataSource } from '../../src/admission/validation/pvc-dangling-data-source.ts'
 import { checkRdSourceIdentity } from '../../src/admission/validation/rd-source-identity.ts'
@@ -12,7 +13,7 @@ import { checkS3PlainHttp } from '../../src/admission/validation/s3-plain-http.t
 import { decideValidation } from '../../src/admission/validation/validate.ts'
 import { kopiaHostname, kopiaUsername, readSecretValues } from '../../src/admission/volsync-objects.ts'
 import { parseConfig } from '../../src/config/load.ts'
-import { buildCatalogState, type CatalogEntry } from '../../src/state/catalog-state.ts'
+import { buildCatalogState, type CatalogDiagnostic, type CatalogEntry } from '../../src/state/catalog-state.ts'
 import { objectKey, type ClusterState, type ReplicationDestinationInfo } from '../../src/state/cluster-state.ts'
 import type { Snapshot } from '../../src/state/snapshot.ts'
 import { StateStore } from '../../src/state/store.ts'
@@ -50,6 +51,7 @@ function snapshotOf(options: {
   rds?: readonly ReplicationDestinationInfo[]
   synced?: boolean
   backups?: readonly CatalogEntry[] | null
+  diagnostics?: readonly CatalogDiagnostic[]
 } = {}): Snapshot {
   const store = new StateStore(parseConfig(options.config ?? '{}'))
   const cluster: ClusterState = {
@@ -63,7 +65,7 @@ function snapshotOf(options: {
   // null: no catalog source at all (catalog unknown); otherwise one source polled just now.
   if (options.backups === null) return store.current
   return store.publish({
-    catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [], diagnostics: [] }]),
+    catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [], diagnostics: options.diagnostics ?? [] }]),
   })
 }
 
@@ -468,6 +470,36 @@ t.test('pvcDanglingDataSource', async (tt) => {
     t2.same(checkPvcDanglingDataSource(snapshotOf(), request(cases[1]!), NOW), [])
     t2.match(checkPvcDanglingDataSource(snapshotOf(), request(cases[2]!), NOW)[0]?.message, /^PersistentVolumeClaim \(no namespace\)\/data-<generated>: spec\.dataSource/)
     for (const object of cases) decide(t2, snapshotOf(), request(object))
+  })
+})
+
+t.test('kopiaPrefixSlash', async (tt) => {
+  // The fixture Secret points at s3://volsync-kopia/volsync/media; a stripped-slash mover put the repository at volsync/mediakopia.repository.
+  const s3Secret = named('secret-kopia-s3.yaml', 'jellyfin-volsync-s3')
+  const stripped: CatalogDiagnostic = {
+    code: 'kopia-prefix-without-slash', namespace: 'volsync', pvc: 'media', location: 's3://volsync-kopia/volsync/media',
+    s3: { bucket: 'volsync-kopia', prefix: 'volsync/media' }, message: 'found',
+  }
+  tt.test('the catalog found the stripped-slash repository: warn, naming both places', async (t2) => {
+    for (const secret of [s3Secret, asData(s3Secret)]) {
+      const [finding] = checkKopiaPrefixSlash(snapshotOf({ diagnostics: [stripped] }), request(secret), NOW)
+      t2.equal(finding?.rule, 'kopiaPrefixSlash')
+      t2.match(finding?.message, /^Secret media\/jellyfin-volsync-s3: catalog source static found a Kopia repository at s3:\/\/volsync-kopia\/volsync\/mediakopia\.repository .* none at s3:\/\/volsync-kopia\/volsync\/media\/kopia\.repository/)
+    }
+    const decision = decide(t2, snapshotOf({ diagnostics: [stripped], config: 'validation: { kopiaPrefixSlash: deny }' }), request(s3Secret))
+    t2.equal(decision.outcome, 'deny')
+  })
+  tt.test('a trailing slash in KOPIA_REPOSITORY and a KOPIA_S3_BUCKET override are read as the mover reads them', async (t2) => {
+    const slash = withStringData(s3Secret, (d) => { d.KOPIA_REPOSITORY = 's3://volsync-kopia/volsync/media/' })
+    t2.equal(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [stripped] }), request(slash), NOW).length, 1)
+    const override = withStringData(s3Secret, (d) => { d.KOPIA_REPOSITORY = 's3://other-bucket/volsync/media'; d.KOPIA_S3_BUCKET = 'volsync-kopia' })
+    t2.equal(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [stripped] }), request(override), NOW).length, 1, 'the variable names the bucket')
+  })
+  tt.test('nothing to say: no such diagnostic, another prefix, another bucket, a filesystem repository', async (t2) => {
+    t2.same(checkKopiaPrefixSlash(snapshotOf(), request(s3Secret), NOW), [])
+    t2.same(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [{ ...stripped, s3: { bucket: 'volsync-kopia', prefix: 'volsync/home' } }] }), request(s3Secret), NOW), [])
+    t2.same(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [{ ...stripped, s3: { bucket: 'elsewhere', prefix: 'volsync/media' } }] }), request(s3Secret), NOW), [])
+    t2.same(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [stripped] }), request(fsSecret), NOW), [])
   })
 })
 

@@ -234,19 +234,19 @@ t.test('catalog: every configured source polled once', async (t) => {
   t.equal(json.code, 0, json.stderr)
   const doc = JSON.parse(json.stdout) as { sources: { name: string; type: string; ok: boolean; error: string | null; entries: { namespace: string; pvc: string; snapshots: number; newest?: string; sizeBytes?: number }[] }[] }
   t.equal(doc.sources.length, 1)
-  t.match(doc.sources[0], { name: 'declared', type: 'static', ok: true, error: null })
+  // examples/repos: restic repositories written by restic 0.14, read natively with the demo password.
+  t.match(doc.sources[0], { name: 'nas', type: 's3-prefix', ok: true, error: null })
   t.strictSame(doc.sources[0]?.entries.map((e) => [e.namespace, e.pvc, e.snapshots, e.newest]), [
-    ['media', 'jellyfin', 24, '2026-03-16T08:00:00Z'],
-    ['media', 'sonarr', 7, '2026-03-16T07:00:00Z'],
-  ])
-  t.equal(doc.sources[0]?.entries[0]?.sizeBytes, 3221225472)
+    ['media', 'jellyfin', 3, '2026-11-22T19:17:55.247Z'],
+    ['media', 'sonarr', 1, '2026-03-01T12:00:00.000Z'],
+  ], 'media/bazarr, an initialized repository without a snapshot, is no backup')
 
   const table = await cli(['catalog', ...CONFIG])
   t.equal(table.code, 0)
   const lines = table.stdout.trimEnd().split('\n')
   t.match(lines[0], /^NAMESPACE\s+PVC\s+SOURCE\s+KIND\s+SNAPSHOTS\s+NEWEST\s+SIZE$/)
-  t.match(lines[1], /^media\s+jellyfin\s+declared\s+static\s+24\s+2026-03-16T08:00:00Z\s+3221225472$/)
-  t.match(lines[2], /^media\s+sonarr\s+declared\s+static\s+7\s+2026-03-16T07:00:00Z\s+-$/)
+  t.match(lines[1], /^media\s+jellyfin\s+nas\s+restic\s+3\s+2026-11-22T19:17:55\.247Z\s+-$/)
+  t.match(lines[2], /^media\s+sonarr\s+nas\s+restic\s+1\s+2026-03-01T12:00:00\.000Z\s+-$/)
   t.equal(lines.length, 3)
 })
 

@@ -331,8 +331,10 @@ t.test('metrics (plain HTTP): request counter labels, the duration histogram; /s
   t.equal(metricSample(text, 'volsync_autorestore_admission_duration_seconds_count', { webhook: 'validate' }), 1)
   const sum = metricSample(text, 'volsync_autorestore_admission_duration_seconds_sum', { webhook: 'mutate' }) ?? -1
   t.ok(sum > 0 && sum < 6, `plausible total decision time (${sum} s)`)
-  t.equal(metricSample(text, 'volsync_autorestore_catalog_entries', { source: 'declared' }), 2)
-  t.equal(metricSample(text, 'volsync_autorestore_catalog_source_up', { source: 'declared' }), 1)
+  t.equal(metricSample(text, 'volsync_autorestore_catalog_entries', { source: 'nas' }), 2)
+  t.equal(metricSample(text, 'volsync_autorestore_catalog_source_up', { source: 'nas' }), 1)
+  const age = metricSample(text, 'volsync_autorestore_catalog_last_success_age_seconds', { source: 'nas' }) ?? -1
+  t.ok(age >= 0 && age < 60, `the catalog's age is exported (${age} s)`)
   t.equal(metricSample(text, 'volsync_autorestore_replication_destinations', { ready: 'true' }), 1)
   t.equal(metricSample(text, 'volsync_autorestore_replication_destinations', { ready: 'false' }), 2)
   t.equal(metricSample(text, 'volsync_autorestore_cluster_state_synced'), 1)
@@ -354,8 +356,8 @@ t.test('metrics (plain HTTP): request counter labels, the duration histogram; /s
     'media/jellyfin-dst ready=true', 'media/radarr-dst ready=false', 'media/sonarr-dst ready=false',
   ])
   t.equal(doc.catalog.sources.length, 1)
-  t.match(doc.catalog.sources[0], { name: 'declared', type: 'static', ok: true, stale: false })
-  t.strictSame(doc.catalog.sources[0]?.entries.map((e) => `${e.namespace}/${e.pvc}:${e.snapshots}`), ['media/jellyfin:24', 'media/sonarr:7'])
+  t.match(doc.catalog.sources[0], { name: 'nas', type: 's3-prefix', ok: true, stale: false })
+  t.strictSame(doc.catalog.sources[0]?.entries.map((e) => `${e.namespace}/${e.pvc}:${e.snapshots}`), ['media/jellyfin:3', 'media/sonarr:1'])
 })
 
 t.test('no plaintext on the webhook port', async (t) => {
@@ -481,7 +483,7 @@ t.test('config hot reload: a valid change takes effect, an invalid file keeps th
     return review.response.allowed ? undefined : review
   })
   t.equal(denied.response.status?.code, 403)
-  t.match(denied.response.status?.message, /static backup in source declared .* exists for media\/sonarr .*; retry in a minute/, 'the denial names the backup and says to retry')
+  t.match(denied.response.status?.message, /restic backup in source nas .* exists for media\/sonarr .*; retry in a minute/, 'the denial names the backup and says to retry')
   t.strictSame(await reloads(), { success: 1, failure: 0 }, 'volsync_autorestore_config_reloads_total{result="success"} counted')
   t.equal(runtime.store.current.config.pvc.whenBackupNotReady, 'deny')
 

@@ -98,7 +98,7 @@ export interface ConfigOptions {
 }
 
 /**
- * examples/config.yaml (its static catalog source, movers, pvc rules) served on free loopback
+ * examples/config.yaml (its catalog source over examples/repos, movers, pvc rules) served on free loopback
  * ports with the given certificates, as YAML text.
  */
 export async function exampleConfigYaml(options: ConfigOptions): Promise<string> {

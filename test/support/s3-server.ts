@@ -34,6 +34,11 @@ export class LocalS3 {
     return this.#port
   }
 
+  /** The server process (benchmarks read its CPU time); undefined while stopped. */
+  get pid(): number | undefined {
+    return this.#server?.pid
+  }
+
   get endpoint(): string {
     return `http://127.0.0.1:${this.#port}`
   }

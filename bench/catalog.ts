@@ -1,0 +1,140 @@
+// `npm run bench` (catalog part): how long a poll of 5,000 per-PVC restic repositories takes,
+// cold and when nothing changed, on a real S3 server (s3rver in its own process, objects on
+// tmpfs so the disk does not dominate) and on a directory. Prints figures beside the goals
+// (cold < 5 s, unchanged < 1 s); enforces nothing. With a password every repository costs one
+// scrypt (restic calibrates it to ~0.5 s), so that mode runs on a smaller set and is reported
+// per repository.
+// Flags: --repos N (5000), --password-repos N (40), --concurrency N (16), --skip-s3, --skip-fs.
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, relative } from 'node:path'
+import { parseArgs } from 'node:util'
+import { s3PrefixSource } from '../src/catalog/s3-prefix-source.ts'
+import type { S3PrefixSourceConfig } from '../src/config/schema.ts'
+import { ResticKeyCache } from '../src/restic/key-cache.ts'
+import { LocalS3 } from '../test/support/s3-server.ts'
+import { RESTIC_FIXTURES, RESTIC_PASSWORD } from '../test/support/restic-layout.ts'
+import { fmt, pad, padLeft } from './stats.ts'
+
+const GOAL_COLD_S = 5
+const GOAL_UNCHANGED_S = 1
+const FIXTURE = join(RESTIC_FIXTURES, 'v2') // 3 snapshots, 14 files
+const CLOCK_TICKS_PER_S = 100
+
+const { values } = parseArgs({ options: {
+  repos: { type: 'string', default: '5000' },
+  'password-repos': { type: 'string', default: '40' },
+  concurrency: { type: 'string', default: '16' },
+  'skip-s3': { type: 'boolean', default: false },
+  'skip-fs': { type: 'boolean', default: false },
+} })
+const REPOS = Number(values.repos)
+const PASSWORD_REPOS = Number(values['password-repos'])
+const CONCURRENCY = Number(values.concurrency)
+const scratchParent = existsSync('/dev/shm') ? '/dev/shm' : tmpdir()
+
+/** Files of the fixture repository as [relative key, bytes]. */
+const fixtureFiles: Array<[string, Buffer]> = readdirSync(FIXTURE, { recursive: true, withFileTypes: true })
+  .filter((d) => d.isFile())
+  .map((d) => [relative(FIXTURE, join(d.parentPath, d.name)).split('\\').join('/'), readFileSync(join(d.parentPath, d.name))])
+
+/** namespace/pvc names: 50 namespaces of up to 100 PVCs. */
+function pvcNames(count: number): string[] {
+  return Array.from({ length: count }, (_, i) => `ns-${String(Math.floor(i / 100)).padStart(3, '0')}/pvc-${String(i % 100).padStart(3, '0')}`)
+}
+
+function* objectsFor(names: readonly string[], prefix: string): Generator<readonly [string, Buffer]> {
+  for (const name of names) for (const [key, body] of fixtureFiles) yield [`${prefix}${name}/${key}`, body]
+}
+
+/** utime + stime of a process in seconds, from /proc (Linux). */
+function processCpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ')
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
+}
+
+interface PollFigures { readonly wallS: number; readonly ownCpuS: number; readonly serverCpuS: number | null; readonly peakRssMiB: number; readonly entries: number }
+
+async function measure(poll: () => Promise<number>, serverPid?: number): Promise<PollFigures> {
+  let peak = process.memoryUsage().rss
+  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+  const serverBefore = serverPid !== undefined ? processCpuSeconds(serverPid) : 0
+  const cpuBefore = process.cpuUsage()
+  const started = performance.now()
+  const entries = await poll()
+  const wallS = (performance.now() - started) / 1000
+  const cpu = process.cpuUsage(cpuBefore)
+  clearInterval(sampler)
+  peak = Math.max(peak, process.memoryUsage().rss)
+  return {
+    wallS,
+    ownCpuS: (cpu.user + cpu.system) / 1e6,
+    serverCpuS: serverPid !== undefined ? processCpuSeconds(serverPid) - serverBefore : null,
+    peakRssMiB: peak / 2 ** 20,
+    entries,
+  }
+}
+
+const rows: Array<{ name: string; figures: PollFigures; goal: string }> = []
+
+async function benchStore(label: string, config: (passwordFile?: string) => S3PrefixSourceConfig, count: number, passwordFile: string | undefined, serverPid?: number): Promise<void> {
+  const source = s3PrefixSource(config(passwordFile), { resticKeys: new ResticKeyCache() })
+  const signal = new AbortController().signal
+  const poll = async () => {
+    const { entries } = await source.poll(signal)
+    if (entries.length !== count || entries.some((e) => e.snapshots !== 3)) throw new Error(`${label}: expected ${count} repositories with 3 snapshots, got ${entries.length}`)
+    return entries.length
+  }
+  const mode = passwordFile ? 'password' : 'listing'
+  const cold = await measure(poll, serverPid)
+  rows.push({ name: `${label}, ${mode}, cold`, figures: cold, goal: passwordFile ? '-' : `< ${GOAL_COLD_S} s` })
+  const unchanged = await measure(poll, serverPid)
+  rows.push({ name: `${label}, ${mode}, unchanged`, figures: unchanged, goal: passwordFile ? '-' : `< ${GOAL_UNCHANGED_S} s` })
+}
+
+const passwordDir = await mkdtemp(join(tmpdir(), 'bench-password-'))
+const passwordFile = join(passwordDir, 'RESTIC_PASSWORD')
+await writeFile(passwordFile, RESTIC_PASSWORD)
+
+console.log(`catalog bench: ${REPOS} per-PVC restic repositories (restic 0.14 fixture, ${fixtureFiles.length} objects, 3 snapshots each), concurrency ${CONCURRENCY}, storage on ${scratchParent}`)
+
+if (!values['skip-s3']) {
+  const s3 = await LocalS3.start(scratchParent)
+  try {
+    await s3.createBucket('bench')
+    const seeded = performance.now()
+    const names = pvcNames(REPOS)
+    const objects = await s3.writeObjects('bench', objectsFor(names, 'volsync/'))
+    const few = pvcNames(PASSWORD_REPOS)
+    await s3.createBucket('bench-password')
+    await s3.writeObjects('bench-password', objectsFor(few, ''))
+    console.log(`seeded ${objects} objects into s3rver in ${fmt((performance.now() - seeded) / 1000, 1)} s`)
+    const location = (bucket: string, prefix: string) => s3.location(bucket, { prefix, requestTimeout: '60s' })
+    await benchStore('s3', (file) => ({ name: 'bench', type: 's3-prefix', s3: location('bench', 'volsync/'), concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), REPOS, undefined, s3.pid)
+    await benchStore(`s3 (${PASSWORD_REPOS} repos)`, (file) => ({ name: 'bench', type: 's3-prefix', s3: location('bench-password', ''), concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), PASSWORD_REPOS, passwordFile, s3.pid)
+  } finally {
+    await s3.close()
+  }
+}
+
+if (!values['skip-fs']) {
+  const root = await mkdtemp(join(scratchParent, 'bench-fs-'))
+  try {
+    const names = pvcNames(REPOS)
+    for (const name of names) await cp(FIXTURE, join(root, ...name.split('/')), { recursive: true })
+    await benchStore('directory', (file) => ({ name: 'bench', type: 's3-prefix', filesystem: { path: root }, concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), REPOS, undefined)
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+}
+await rm(passwordDir, { recursive: true, force: true })
+
+console.log('')
+console.log(`${pad('poll', 34)}${padLeft('wall s', 9)}${padLeft('our CPU s', 11)}${padLeft('S3 CPU s', 10)}${padLeft('peak RSS MiB', 14)}${padLeft('entries', 9)}  goal`)
+for (const { name, figures, goal } of rows) {
+  console.log(`${pad(name, 34)}${padLeft(fmt(figures.wallS, 2), 9)}${padLeft(fmt(figures.ownCpuS, 2), 11)}${padLeft(figures.serverCpuS === null ? '-' : fmt(figures.serverCpuS, 2), 10)}${padLeft(fmt(figures.peakRssMiB, 0), 14)}${padLeft(String(figures.entries), 9)}  ${goal}`)
+}
+const perRepo = rows.find((r) => r.name.includes('password, cold'))
+if (perRepo) console.log(`\nwith a password, a cold poll costs ${fmt((perRepo.figures.wallS / PASSWORD_REPOS) * 1000, 0)} ms per repository (one scrypt each; an unchanged poll reuses the derived keys and decoded snapshots)`)
+
