@@ -1,0 +1,320 @@
+// A fake kube-apiserver for tests, spoken to through the real @kubernetes/client-node.
+// Serves a fixed set of resource types from memory with the API's concurrency, watch and error
+// semantics; see fake-kube-api/*.ts for the parts. Not a conformance implementation: the
+// simplifications are named where they are made.
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { KubeConfig } from '@kubernetes/client-node'
+import { isObject, meta, type JsonObject } from './fake-kube-api/json.ts'
+import { apiVersionOf, findResource, parsePath, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
+import { flag, listResponse, queryMatcher } from './fake-kube-api/list.ts'
+import { ApiError, badRequest, methodNotAllowed, notFound } from './fake-kube-api/status.ts'
+import { ObjectStore } from './fake-kube-api/store.ts'
+import { openWatch, type WatchConnection } from './fake-kube-api/watch.ts'
+
+export type { JsonObject } from './fake-kube-api/json.ts'
+export { RESOURCES, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
+
+export interface FakeKubeApiOptions {
+  /** Watch events retained for resuming watches; older resourceVersions get 410 Expired. Default 1000. */
+  readonly historyLimit?: number
+  /** Reject namespaced creates in a missing (404) or terminating (403) namespace. Default true, as the real API. */
+  readonly enforceNamespaces?: boolean
+}
+
+export interface RecordedRequest {
+  readonly method: string
+  readonly path: string
+  readonly query: Readonly<Record<string, string>>
+  readonly contentType: string | undefined
+  body: unknown
+  watch: boolean
+  status: number | undefined
+}
+
+export interface InjectedFailure {
+  readonly method?: string
+  /** Matched against the request path (a string must match exactly). */
+  readonly path: string | RegExp
+  readonly code: number
+  readonly reason?: string
+  readonly message?: string
+  /** How many matching requests fail; default 1. */
+  times?: number
+}
+
+interface OpenWatch {
+  readonly connection: WatchConnection
+  readonly key: string
+}
+
+function readBody(req: IncomingMessage): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    req.on('data', (chunk: Buffer) => chunks.push(chunk))
+    req.on('end', () => resolve(Buffer.concat(chunks).toString('utf8')))
+    req.on('error', reject)
+  })
+}
+
+function sendJson(res: ServerResponse, record: RecordedRequest, status: number, body: unknown): void {
+  record.status = status
+  const text = JSON.stringify(body)
+  res.writeHead(status, { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(text) })
+  res.end(text)
+}
+
+export class FakeKubeApi {
+  readonly url: string
+  /** Every request received, in order. */
+  readonly requests: RecordedRequest[] = []
+  readonly #server: Server
+  readonly #store: ObjectStore
+  readonly #watches = new Set<OpenWatch>()
+  readonly #listCalls = new Map<string, number>()
+  readonly #waiters = new Set<{ predicate: () => boolean; resolve: () => void }>()
+  readonly #failures: InjectedFailure[] = []
+  #paused = false
+
+  private constructor(server: Server, url: string, store: ObjectStore) {
+    this.#server = server
+    this.url = url
+    this.#store = store
+    store.subscribe((event) => {
+      for (const w of this.#watches) w.connection.offer(event)
+      this.#changed()
+    })
+  }
+
+  static async start(options: FakeKubeApiOptions = {}): Promise<FakeKubeApi> {
+    const store = new ObjectStore({ historyLimit: options.historyLimit ?? 1000, enforceNamespaces: options.enforceNamespaces ?? true })
+    let api: FakeKubeApi | undefined
+    const server = createServer((req, res) => {
+      if (api) void api.#handle(req, res)
+    })
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    const { port } = server.address() as AddressInfo
+    api = new FakeKubeApi(server, `http://127.0.0.1:${port}`, store)
+    return api
+  }
+
+  // ---- client configuration ----
+
+  kubeConfigOptions(): { clusters: object[]; users: object[]; contexts: object[]; currentContext: string } {
+    return {
+      clusters: [{ name: 'fake', server: this.url, skipTLSVerify: true }],
+      users: [{ name: 'fake', token: 'fake-token' }],
+      contexts: [{ name: 'fake', cluster: 'fake', user: 'fake', namespace: 'default' }],
+      currentContext: 'fake',
+    }
+  }
+
+  kubeConfig(): KubeConfig {
+    const kc = new KubeConfig()
+    kc.loadFromOptions(this.kubeConfigOptions())
+    return kc
+  }
+
+  // ---- state ----
+
+  /** The current global resourceVersion, as a list would report it. */
+  get resourceVersion(): string {
+    return String(this.#store.resourceVersion)
+  }
+
+  /** Stores objects as given (status included), found by apiVersion/kind. Emits watch events. */
+  seed(...objects: unknown[]): JsonObject[] {
+    return objects.map((o) => this.#store.seed(o))
+  }
+
+  /** `resource` is a plural (`secrets`), `plural.group` (`leases.coordination.k8s.io`) or a Kind. */
+  get(resource: string, namespace: string | undefined, name: string): JsonObject | undefined {
+    return this.#store.get(findResource(resource), namespace, name)
+  }
+
+  list(resource: string, namespace?: string): JsonObject[] {
+    return this.#store.list(findResource(resource), namespace)
+  }
+
+  // ---- observation ----
+
+  listCalls(resource: string): number {
+    return this.#listCalls.get(resourceKey(findResource(resource))) ?? 0
+  }
+
+  openWatches(resource?: string): number {
+    const key = resource === undefined ? undefined : resourceKey(findResource(resource))
+    return [...this.#watches].filter((w) => key === undefined || w.key === key).length
+  }
+
+  clearRequests(): void {
+    this.requests.length = 0
+  }
+
+  /** Resolves once `predicate` holds; re-checked on every request, write and watch open/close. */
+  waitFor(predicate: () => boolean): Promise<void> {
+    if (predicate()) return Promise.resolve()
+    return new Promise((resolve) => this.#waiters.add({ predicate, resolve }))
+  }
+
+  // ---- fault injection ----
+
+  /** The next matching request(s) get this Status instead of being served. */
+  injectFailure(failure: InjectedFailure): void {
+    this.#failures.push({ ...failure, times: failure.times ?? 1 })
+  }
+
+  /** Destroys every open watch socket mid-stream. */
+  dropWatches(): void {
+    for (const w of [...this.#watches]) w.connection.destroy()
+  }
+
+  /** Ends every open watch normally, as the apiserver does when a watch times out. */
+  endWatches(): void {
+    for (const w of [...this.#watches]) w.connection.end()
+  }
+
+  /** Forgets the event history: a watch from any older resourceVersion now gets 410 Expired. */
+  compactHistory(): void {
+    this.#store.compact()
+  }
+
+  /** Sends a BOOKMARK at the current resourceVersion to every watch that allowed bookmarks. */
+  sendBookmarks(): void {
+    for (const w of this.#watches) w.connection.bookmark(this.#store.resourceVersion)
+  }
+
+  /** Holds back events to all watches (also ones opened later) until resumeWatches(). */
+  pauseWatches(): void {
+    this.#paused = true
+    for (const w of this.#watches) w.connection.pause()
+  }
+
+  resumeWatches(): void {
+    this.#paused = false
+    for (const w of this.#watches) w.connection.resume()
+  }
+
+  async close(): Promise<void> {
+    for (const w of [...this.#watches]) w.connection.destroy()
+    const closed = new Promise<void>((resolve) => this.#server.close(() => resolve()))
+    this.#server.closeAllConnections()
+    await closed
+  }
+
+  // ---- request handling ----
+
+  #changed(): void {
+    for (const waiter of [...this.#waiters]) {
+      if (waiter.predicate()) {
+        this.#waiters.delete(waiter)
+        waiter.resolve()
+      }
+    }
+  }
+
+  async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://fake')
+    const method = req.method ?? 'GET'
+    const contentType = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
+    const raw = await readBody(req).catch(() => '')
+    const q = url.searchParams
+    const record: RecordedRequest = {
+      method,
+      path: url.pathname,
+      query: Object.fromEntries(q),
+      contentType,
+      body: undefined,
+      watch: flag(q.get('watch')),
+      status: undefined,
+    }
+    this.requests.push(record)
+    try {
+      if (raw !== '' && !contentType?.includes('yaml')) {
+        try {
+          record.body = JSON.parse(raw)
+        } catch {
+          throw badRequest('the request body is not valid JSON')
+        }
+      } else if (raw !== '') {
+        record.body = raw
+      }
+      this.#failIfInjected(method, url.pathname)
+      const parsed = parsePath(url.pathname)
+      if (parsed instanceof ApiError) throw parsed
+      if (parsed.type === 'discovery') {
+        if (method !== 'GET') throw methodNotAllowed(method)
+        return sendJson(res, record, 200, parsed.body)
+      }
+      const { def, namespace, name, subresource } = parsed
+      const store = this.#store
+      if (parsed.watchPrefix) record.watch = true
+      if (record.watch && method !== 'GET') throw methodNotAllowed(method)
+      // Refused rather than ignored: a dry run must never persist, and the fake does not model one.
+      if (q.has('dryRun') && method !== 'GET') throw badRequest('fake-kube-api does not implement dryRun')
+      switch (method) {
+        case 'GET':
+          if (record.watch) return this.#watch(res, record, def, namespace, name, q)
+          if (name !== undefined) {
+            const found = store.get(def, namespace, name)
+            if (!found) throw notFound(def, name)
+            return sendJson(res, record, 200, found)
+          }
+          this.#listCalls.set(resourceKey(def), (this.#listCalls.get(resourceKey(def)) ?? 0) + 1)
+          return sendJson(res, record, 200, listResponse(store, def, namespace, q))
+        case 'POST':
+          if (name !== undefined) throw methodNotAllowed(method)
+          return sendJson(res, record, 201, store.create(def, namespace, record.body))
+        case 'PUT':
+          if (name === undefined) throw methodNotAllowed(method)
+          return sendJson(res, record, 200, store.update(def, namespace, name, record.body, subresource))
+        case 'PATCH':
+          if (name === undefined) throw methodNotAllowed(method)
+          return sendJson(res, record, 200, store.patch(def, namespace, name, contentType ?? '', record.body, subresource))
+        case 'DELETE': {
+          if (name !== undefined) return sendJson(res, record, 200, store.delete(def, namespace, name, record.body))
+          const matches = queryMatcher(def, q)
+          const items = store.list(def, namespace, matches).map((o) => store.delete(def, namespace ?? String(meta(o).namespace), String(meta(o).name), record.body))
+          return sendJson(res, record, 200, { kind: `${def.kind}List`, apiVersion: apiVersionOf(def), metadata: { resourceVersion: String(store.resourceVersion) }, items })
+        }
+        default:
+          throw methodNotAllowed(method)
+      }
+    } catch (error) {
+      const apiError = error instanceof ApiError ? error : new ApiError(500, 'InternalError', `Internal error occurred: ${error instanceof Error ? error.message : String(error)}`)
+      if (!res.headersSent) sendJson(res, record, apiError.code, apiError.toStatus())
+    } finally {
+      this.#changed()
+    }
+  }
+
+  #failIfInjected(method: string, path: string): void {
+    const index = this.#failures.findIndex((f) => (f.method === undefined || f.method === method) && (typeof f.path === 'string' ? f.path === path : f.path.test(path)))
+    const failure = this.#failures[index]
+    if (!failure) return
+    failure.times = (failure.times ?? 1) - 1
+    if (failure.times <= 0) this.#failures.splice(index, 1)
+    throw new ApiError(failure.code, failure.reason ?? 'InternalError', failure.message ?? 'injected failure')
+  }
+
+  #watch(res: ServerResponse, record: RecordedRequest, def: ResourceDef, namespace: string | undefined, name: string | undefined, query: URLSearchParams): void {
+    let open: OpenWatch | undefined
+    const register = (connection: WatchConnection): void => {
+      record.status = 200
+      open = { connection, key: resourceKey(def) }
+      this.#watches.add(open)
+    }
+    const onClose = (): void => {
+      if (open && this.#watches.delete(open)) this.#changed()
+    }
+    openWatch(res, this.#store, { def, namespace, name, query, paused: this.#paused }, register, onClose)
+  }
+
+}
+
+/** Narrowing helper for tests reading objects from the fake. */
+export function field(object: unknown, path: string): unknown {
+  let current: unknown = object
+  for (const part of path.split('.')) current = isObject(current) ? current[part] : undefined
+  return current
+}
