@@ -54,11 +54,19 @@ function processCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
 }
 
-interface PollFigures { readonly wallS: number; readonly ownCpuS: number; readonly serverCpuS: number | null; readonly peakRssMiB: number; readonly entries: number }
+interface PollFigures { readonly wallS: number; readonly ownCpuS: number; readonly serverCpuS: number | null; readonly rssBeforeMiB: number; readonly peakRssMiB: number; readonly peakHeapMiB: number; readonly entries: number }
 
 async function measure(poll: () => Promise<number>, serverPid?: number): Promise<PollFigures> {
-  let peak = process.memoryUsage().rss
-  const sampler = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 5)
+  global.gc?.()
+  const before = process.memoryUsage()
+  let peak = before.rss
+  let peakHeap = before.heapUsed
+  const sample = () => {
+    const now = process.memoryUsage()
+    peak = Math.max(peak, now.rss)
+    peakHeap = Math.max(peakHeap, now.heapUsed)
+  }
+  const sampler = setInterval(sample, 5)
   const serverBefore = serverPid !== undefined ? processCpuSeconds(serverPid) : 0
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
@@ -66,12 +74,14 @@ async function measure(poll: () => Promise<number>, serverPid?: number): Promise
   const wallS = (performance.now() - started) / 1000
   const cpu = process.cpuUsage(cpuBefore)
   clearInterval(sampler)
-  peak = Math.max(peak, process.memoryUsage().rss)
+  sample()
   return {
     wallS,
     ownCpuS: (cpu.user + cpu.system) / 1e6,
     serverCpuS: serverPid !== undefined ? processCpuSeconds(serverPid) - serverBefore : null,
+    rssBeforeMiB: before.rss / 2 ** 20,
     peakRssMiB: peak / 2 ** 20,
+    peakHeapMiB: peakHeap / 2 ** 20,
     entries,
   }
 }
@@ -99,6 +109,16 @@ await writeFile(passwordFile, RESTIC_PASSWORD)
 
 console.log(`catalog bench: ${REPOS} per-PVC restic repositories (restic 0.14 fixture, ${fixtureFiles.length} objects, 3 snapshots each), concurrency ${CONCURRENCY}, storage on ${scratchParent}`)
 
+if (!values['skip-fs']) {
+  const root = await mkdtemp(join(scratchParent, 'bench-fs-'))
+  try {
+    const names = pvcNames(REPOS)
+    for (const name of names) await cp(FIXTURE, join(root, ...name.split('/')), { recursive: true })
+    await benchStore('directory', (file) => ({ name: 'bench', type: 's3-prefix', filesystem: { path: root }, concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), REPOS, undefined)
+  } finally {
+    await rm(root, { recursive: true, force: true })
+  }
+}
 if (!values['skip-s3']) {
   const s3 = await LocalS3.start(scratchParent)
   try {
@@ -118,22 +138,12 @@ if (!values['skip-s3']) {
   }
 }
 
-if (!values['skip-fs']) {
-  const root = await mkdtemp(join(scratchParent, 'bench-fs-'))
-  try {
-    const names = pvcNames(REPOS)
-    for (const name of names) await cp(FIXTURE, join(root, ...name.split('/')), { recursive: true })
-    await benchStore('directory', (file) => ({ name: 'bench', type: 's3-prefix', filesystem: { path: root }, concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), REPOS, undefined)
-  } finally {
-    await rm(root, { recursive: true, force: true })
-  }
-}
 await rm(passwordDir, { recursive: true, force: true })
 
 console.log('')
-console.log(`${pad('poll', 34)}${padLeft('wall s', 9)}${padLeft('our CPU s', 11)}${padLeft('S3 CPU s', 10)}${padLeft('peak RSS MiB', 14)}${padLeft('entries', 9)}  goal`)
+console.log(`${pad('poll', 34)}${padLeft('wall s', 9)}${padLeft('our CPU s', 11)}${padLeft('S3 CPU s', 10)}${padLeft('RSS MiB before>peak', 21)}${padLeft('peak heap MiB', 15)}${padLeft('entries', 9)}  goal`)
 for (const { name, figures, goal } of rows) {
-  console.log(`${pad(name, 34)}${padLeft(fmt(figures.wallS, 2), 9)}${padLeft(fmt(figures.ownCpuS, 2), 11)}${padLeft(figures.serverCpuS === null ? '-' : fmt(figures.serverCpuS, 2), 10)}${padLeft(fmt(figures.peakRssMiB, 0), 14)}${padLeft(String(figures.entries), 9)}  ${goal}`)
+  console.log(`${pad(name, 34)}${padLeft(fmt(figures.wallS, 2), 9)}${padLeft(fmt(figures.ownCpuS, 2), 11)}${padLeft(figures.serverCpuS === null ? '-' : fmt(figures.serverCpuS, 2), 10)}${padLeft(`${fmt(figures.rssBeforeMiB, 0)} > ${fmt(figures.peakRssMiB, 0)}`, 21)}${padLeft(fmt(figures.peakHeapMiB, 0), 15)}${padLeft(String(figures.entries), 9)}  ${goal}`)
 }
 const perRepo = rows.find((r) => r.name.includes('password, cold'))
 if (perRepo) console.log(`\nwith a password, a cold poll costs ${fmt((perRepo.figures.wallS / PASSWORD_REPOS) * 1000, 0)} ms per repository (one scrypt each; an unchanged poll reuses the derived keys and decoded snapshots)`)
