@@ -1,0 +1,53 @@
+import t from 'tap'
+import { deflateRawSync, gzipSync, zstdCompressSync } from 'node:zlib'
+import { compressionName, decompressContent, gunzipManifest } from '../../src/kopia/compression.ts'
+import { compareInstants, formatRfc3339Nano, parseRfc3339 } from '../../src/kopia/rfc3339.ts'
+import vectors from '../fixtures/kopia/vectors.json' with { type: 'json' }
+
+const ctx = { location: '/repo/', blobId: 'q0123-s1' }
+const payload = Buffer.from('{"entries":[]}'.repeat(50))
+const header = (id: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(id); return b }
+
+t.test('the 4-byte header examples of the document', async (t) => {
+  for (const [id, hex] of Object.entries(vectors.compressionHeaderIds.headerExamplesHex)) t.equal(header(Number(id)).toString('hex'), hex)
+})
+
+t.test('every decodable family round-trips, header checked', async (t) => {
+  const streams: [number, Buffer][] = [
+    [0x1000, gzipSync(payload)], [0x1002, gzipSync(payload, { level: 9 })],
+    [0x1100, zstdCompressSync(payload)], [0x1101, zstdCompressSync(payload)], [0x1103, zstdCompressSync(payload)],
+    [0x1300, gzipSync(payload)], [0x1301, gzipSync(payload)],
+    [0x1500, deflateRawSync(payload)], [0x1502, deflateRawSync(payload)],
+  ]
+  for (const [id, stream] of streams) {
+    const out = await decompressContent(id, Buffer.concat([header(id), stream]), ctx)
+    t.same(out, payload, compressionName(id))
+  }
+  t.equal(await decompressContent(0, payload, ctx), payload, '0 = stored as is')
+})
+
+t.test('no decoder, wrong header, garbage, bombs: clear errors', async (t) => {
+  await t.rejects(decompressContent(0x1200, Buffer.concat([header(0x1200), payload]), ctx), { code: 'unsupported', message: /q0123-s1: content is compressed with s2 \(0x1200\)/ })
+  await t.rejects(decompressContent(0x1400, Buffer.concat([header(0x1400), payload]), ctx), { code: 'unsupported', message: /lz4 \(0x1400\)/ })
+  await t.rejects(decompressContent(0x7777, Buffer.concat([header(0x7777), payload]), ctx), { code: 'unsupported', message: /unknown compressor 0x7777/ })
+  await t.rejects(decompressContent(0x1101, Buffer.concat([header(0x1100), zstdCompressSync(payload)]), ctx), { code: 'corrupt', message: /header 0x1100 does not match the index entry's 0x1101/ })
+  await t.rejects(decompressContent(0x1101, header(0x1101).subarray(0, 2), ctx), { code: 'corrupt', message: /shorter than its header/ })
+  await t.rejects(decompressContent(0x1101, Buffer.concat([header(0x1101), Buffer.from('not zstd at all')]), ctx), { code: 'corrupt', message: /cannot decompress zstd/ })
+  await t.rejects(decompressContent(0x1000, Buffer.concat([header(0x1000), gzipSync(payload).subarray(0, 20)]), ctx), { code: 'corrupt' }, 'truncated gzip')
+  const bomb = Buffer.concat([header(0x1100), zstdCompressSync(Buffer.alloc(4 << 20))])
+  await t.rejects(decompressContent(0x1100, bomb, ctx, 1 << 20), { code: 'corrupt', message: /cannot decompress/ }, 'output cap')
+  await t.rejects(gunzipManifest(Buffer.from('{}'), ctx), { code: 'corrupt', message: /not a gzip stream/ })
+  t.same(await gunzipManifest(Buffer.concat([gzipSync(Buffer.from('ab')), gzipSync(Buffer.from('cd'))]), ctx), Buffer.from('abcd'), 'multi-member gzip, as Go reads it')
+})
+
+t.test('RFC 3339 with nanoseconds: trimmed fractions, offsets, years outside 1970-9999', async (t) => {
+  const a = parseRfc3339('2023-03-16T20:46:55.76843Z')
+  const b = parseRfc3339('2023-03-16T20:46:55.768430001Z')
+  t.same(a, { seconds: 1678999615, nanos: 768430000 })
+  t.ok(a && b && compareInstants(a, b) < 0, 'trimmed fraction compares by value, not by text')
+  t.equal(formatRfc3339Nano(a!), '2023-03-16T20:46:55.768430000Z')
+  t.same(parseRfc3339('2023-03-16T22:46:55.7+02:00'), { seconds: 1678999615, nanos: 700000000 })
+  t.equal(formatRfc3339Nano(parseRfc3339('1754-08-30T22:43:41.128654848Z')!), '1754-08-30T22:43:41.128654848Z')
+  t.equal(formatRfc3339Nano(parseRfc3339('0001-01-01T00:00:00Z')!), '0001-01-01T00:00:00.000000000Z', "Go's zero time")
+  for (const bad of ['2023-02-30T00:00:00Z', '2023-03-16 20:46:55Z', '2023-03-16T20:46:55', '2023-03-16T20:46:55.1234567891Z', '']) t.equal(parseRfc3339(bad), null, bad)
+})
