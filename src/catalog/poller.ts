@@ -27,7 +27,7 @@ export interface PollerOptions {
 }
 
 function initialState(source: CatalogSource): SourceState {
-  return { name: source.name, type: source.type, lastSuccess: null, lastAttempt: null, error: null, entries: [], diagnostics: [] }
+  return { name: source.name, type: source.type, lastSuccess: null, lastAttempt: null, error: null, entries: [], diagnostics: [], repositories: [] }
 }
 
 export class CatalogPoller {
@@ -120,7 +120,9 @@ export class CatalogPoller {
       // Unchanged results keep their identity, so the catalog below is not rebuilt for them.
       const entries = isDeepStrictEqual(found.entries, previous.entries) ? previous.entries : Object.freeze([...found.entries])
       const diagnostics = isDeepStrictEqual(found.diagnostics ?? [], previous.diagnostics) ? previous.diagnostics : Object.freeze([...(found.diagnostics ?? [])])
-      next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries, diagnostics }
+      // Opened repositories are the same objects from poll to poll while they stay open.
+      const repositories = isDeepStrictEqual(found.repositories ?? [], previous.repositories) ? previous.repositories : Object.freeze([...(found.repositories ?? [])])
+      next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries, diagnostics, repositories }
       this.#failures[i] = 0
       ok = true
     } catch (error) {
@@ -148,7 +150,7 @@ export class CatalogPoller {
     const sources = [...this.#states]
     const last = this.#published
     const unchanged = last !== undefined && last.sources.length === sources.length &&
-      sources.every((s, i) => s.entries === last.sources[i]!.entries && s.diagnostics === last.sources[i]!.diagnostics)
+      sources.every((s, i) => s.entries === last.sources[i]!.entries && s.diagnostics === last.sources[i]!.diagnostics && s.repositories === last.sources[i]!.repositories)
     this.#published = unchanged ? { ...last, sources } : buildCatalogState(sources, (last?.revision ?? 0) + 1)
     return this.#published
   }

@@ -4,15 +4,18 @@
 import { forEachLimit } from '../async/for-each-limit.ts'
 import type { S3PrefixSourceConfig } from '../config/schema.ts'
 import { readSecretFile } from '../config/secret-file.ts'
+import { KopiaError } from '../kopia/errors.ts'
 import { ResticError } from '../restic/errors.ts'
 import { isStorageId } from '../restic/files.ts'
 import type { ResticKeyCache } from '../restic/key-cache.ts'
 import { ResticRepository } from '../restic/repository.ts'
-import type { CatalogDiagnostic, CatalogEntry, SourcePoll } from '../state/catalog-state.ts'
+import type { CatalogDiagnostic, CatalogEntry, OpenedRepository, SourcePoll } from '../state/catalog-state.ts'
 import { type BlobInfo, type BlobStore, listAll } from '../storage/blob-store.ts'
 import { catalogEntry, type SnapshotSummary } from './catalog-entry.ts'
 import type { CatalogSource } from './source.ts'
 import { storeFor } from './source-store.ts'
+import { summarizeKopiaSources } from './kopia-summary.ts'
+import { openKopia, type OpenedKopia } from './opened-kopia.ts'
 import { summarizeResticSnapshots } from './restic-summary.ts'
 
 const KOPIA_FORMAT_BLOB = 'kopia.repository'
@@ -20,6 +23,7 @@ const KOPIA_FORMAT_BLOB = 'kopia.repository'
 interface Found {
   entry?: CatalogEntry
   diagnostic?: CatalogDiagnostic
+  repository?: OpenedRepository
 }
 
 export interface S3PrefixContext {
@@ -37,6 +41,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
   const store = storeFor(config, true)
   // Opened repositories survive across polls: their snapshot files are read once.
   const opened = new Map<string, { readonly password: string; readonly repository: ResticRepository }>()
+  const openedKopia = new Map<string, OpenedKopia>()
 
   const entry = (namespace: string, pvc: string, kind: 'restic' | 'kopia', summary: SnapshotSummary): CatalogEntry => catalogEntry(config.name, namespace, pvc, kind, summary)
 
@@ -64,7 +69,27 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     }
   }
 
-  async function examine(namespace: string, pvc: string, passwords: { restic?: string }, signal: AbortSignal): Promise<Found> {
+  /** A per-PVC Kopia repository: every snapshot in it belongs to the PVC, whatever its identity. */
+  async function readKopia(namespace: string, pvc: string, repo: BlobStore, password: string, signal: AbortSignal): Promise<Found> {
+    const key = `${namespace}/${pvc}`
+    try {
+      let cached = openedKopia.get(key)
+      if (cached?.password !== password) {
+        const s3 = s3Where(config, `${namespace}/${pvc}/`)
+        cached = await openKopia(repo, password, s3 ? { s3 } : { filesystem: repo.location }, signal)
+        openedKopia.set(key, cached)
+      }
+      const summary = summarizeKopiaSources(await cached.repository.poll(signal))
+      // An initialized repository without a complete snapshot restores nothing: no backup.
+      return summary.snapshots === 0 ? { repository: cached.reference } : { entry: entry(namespace, pvc, 'kopia', summary), repository: cached.reference }
+    } catch (error) {
+      openedKopia.delete(key)
+      if (!(error instanceof KopiaError)) throw error
+      return { entry: entry(namespace, pvc, 'kopia', { snapshots: null }), diagnostic: unreadable(namespace, pvc, repo, error.message) }
+    }
+  }
+
+  async function examine(namespace: string, pvc: string, passwords: { restic?: string; kopia?: string }, signal: AbortSignal): Promise<Found> {
     const repo = store.sub(`${namespace}/${pvc}/`)
     const snapshots = (await listAll(repo, 'snapshots/', { delimiter: '/', signal })).blobs.filter((b) => isStorageId(b.key.slice('snapshots/'.length)))
     if (snapshots.length > 0) {
@@ -75,15 +100,18 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
     const marker = await repo.listPage('k', { delimiter: '/', signal })
     if (marker.blobs.some((b) => b.key === KOPIA_FORMAT_BLOB)) {
-      // Read natively once the Kopia reader lands; until then present but "unknown", never a backup.
+      if (passwords.kopia !== undefined) return readKopia(namespace, pvc, repo, passwords.kopia, signal)
+      // Without kopiaPasswordFile nothing says whether it holds a snapshot: "unknown", never a backup.
       return { entry: entry(namespace, pvc, 'kopia', { snapshots: null }) }
     }
+    openedKopia.delete(`${namespace}/${pvc}`)
     return {}
   }
 
   async function poll(signal: AbortSignal): Promise<SourcePoll> {
     const passwords = {
       ...(config.resticPasswordFile !== undefined ? { restic: await readSecretFile(config.resticPasswordFile, 'resticPasswordFile') } : {}),
+      ...(config.kopiaPasswordFile !== undefined ? { kopia: await readSecretFile(config.kopiaPasswordFile, 'kopiaPasswordFile') } : {}),
     }
     const namespaces = (await listAll(store, '', { delimiter: '/', signal })).prefixes.map((p) => p.slice(0, -1))
     const pvcs: Array<readonly [string, string]> = []
@@ -110,6 +138,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     return {
       entries: found.flatMap((f) => (f.entry ? [f.entry] : [])).sort(byKey),
       diagnostics: [...diagnostics, ...found.flatMap((f) => (f.diagnostic ? [f.diagnostic] : []))].sort(byKey),
+      repositories: found.flatMap((f) => (f.repository ? [f.repository] : [])),
     }
   }
 

@@ -1,6 +1,7 @@
 // Config -> source instances. The one place that knows every source type.
 import type { CatalogSourceConfig } from '../config/schema.ts'
 import { ResticKeyCache } from '../restic/key-cache.ts'
+import { kopiaSource } from './kopia-source.ts'
 import { resticSource } from './restic-source.ts'
 import { s3PrefixSource } from './s3-prefix-source.ts'
 import type { CatalogSource } from './source.ts'
@@ -23,5 +24,7 @@ export function createSource(config: CatalogSourceConfig, context: SourceContext
       return s3PrefixSource(config, context)
     case 'restic':
       return resticSource(config, context)
+    case 'kopia':
+      return kopiaSource(config)
   }
 }

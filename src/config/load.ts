@@ -99,7 +99,7 @@ function crossCheck(config: Config): void {
     if (source.type === 'static') return
     if (Boolean(source.s3) === Boolean(source.filesystem)) throw new ConfigError(`${at}: set exactly one of s3 or filesystem`)
     if (source.s3) checkS3Credentials(source.s3, `${at}.s3`)
-    if (source.type === 'restic') checkIdentity(source.identity, `${at}.identity`)
+    if (source.type === 'restic' || source.type === 'kopia') checkIdentity(source.identity, `${at}.identity`)
   })
   if (!config.pvc.destinationName.includes('{{pvc}}')) {
     throw new ConfigError('pvc.destinationName: must contain {{pvc}} so each PVC gets its own ReplicationDestination')

@@ -155,7 +155,29 @@ const ResticSource = Type.Object({
 }, strict)
 export type ResticSourceConfig = Static<typeof ResticSource>
 
-export const CATALOG_SOURCE_TYPES = [StaticSource, S3PrefixSource, ResticSource] as const
+/**
+ * How a Kopia source `username@hostname:/path` maps to namespace/pvc. VolSync's Kopia mover sets
+ * username = the ReplicationSource's name and hostname = the namespace; the ReplicationSource is
+ * commonly named after its PVC.
+ */
+const KopiaIdentity = Type.Object({
+  username: Type.Optional(Type.String({ minLength: 1 })),
+  hostname: Type.Optional(Type.String({ minLength: 1 })),
+  path: Type.Optional(Type.String({ minLength: 1 })),
+}, strict)
+export type KopiaIdentityConfig = Static<typeof KopiaIdentity>
+
+/** One shared Kopia repository, read natively. */
+const KopiaSource = Type.Object({
+  name: SourceName,
+  type: Type.Literal('kopia'),
+  ...Location,
+  passwordFile: Type.String({ minLength: 1 }),
+  identity: withDefault(KopiaIdentity, { username: '{{pvc}}', hostname: '{{namespace}}' }),
+}, strict)
+export type KopiaSourceConfig = Static<typeof KopiaSource>
+
+export const CATALOG_SOURCE_TYPES = [StaticSource, S3PrefixSource, ResticSource, KopiaSource] as const
 const SourceUnion = Type.Union([...CATALOG_SOURCE_TYPES])
 export type CatalogSourceConfig = Static<typeof SourceUnion>
 /**
@@ -187,6 +209,8 @@ const Validation = Type.Object({
   pvcDanglingDataSource: WarnOrDeny,
   /** A Kopia Secret whose S3 repository the catalog found at <prefix>kopia.repository (needs a catalog source over that bucket). */
   kopiaPrefixSlash: WarnOrDeny,
+  /** A Kopia Secret whose KOPIA_PASSWORD cannot open the repository the catalog opened at its KOPIA_REPOSITORY. */
+  kopiaPassword: WarnOrDeny,
 }, strict)
 export type ValidationRuleName = keyof Static<typeof Validation>
 

@@ -35,10 +35,28 @@ export interface CatalogDiagnostic {
   readonly message: string
 }
 
+export type PasswordVerdict = 'opens' | 'wrong' | 'unknown'
+
+/**
+ * A Kopia repository the catalog opened, for the password-check rule: where it is, and whether a
+ * password opens it. The verdict comes from the derived-key cache only and never blocks; 'unknown'
+ * starts the derivation off the event loop so that a later request gets the answer.
+ */
+export interface OpenedRepository {
+  readonly kind: 'kopia'
+  /** S3 bucket and key prefix (no trailing '/'). */
+  readonly s3?: { readonly bucket: string; readonly prefix: string }
+  /** A directory (a shared NFS repository): its path here. */
+  readonly filesystem?: string
+  readonly location: string
+  passwordVerdict(password: string): PasswordVerdict
+}
+
 /** What one poll of a source found. */
 export interface SourcePoll {
   readonly entries: readonly CatalogEntry[]
   readonly diagnostics?: readonly CatalogDiagnostic[]
+  readonly repositories?: readonly OpenedRepository[]
 }
 
 /** One source's view after its latest poll. Kept across failed polls: `entries` are the last known good ones. */
@@ -54,6 +72,7 @@ export interface SourceState {
   readonly entries: readonly CatalogEntry[]
   /** From the last successful poll, like `entries`. */
   readonly diagnostics: readonly CatalogDiagnostic[]
+  readonly repositories: readonly OpenedRepository[]
 }
 
 export interface CatalogState {

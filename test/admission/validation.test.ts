@@ -4,6 +4,7 @@ import fc from 'fast-check'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import type { AdmissionInput, Decision } from '../../src/admission/decision.ts'
+import { checkKopiaPassword } from '../../src/admission/validation/kopia-password.ts'
 import { checkKopiaPrefixSlash } from '../../src/admission/validation/kopia-prefix-slash.ts'
 import { checkKopiaSecretKeys } from '../../src/admission/validation/kopia-secret-keys.ts'
 import { checkPvcDanglingDataSource } from '../../src/admission/validation/pvc-dangling-data-source.ts'
@@ -13,7 +14,7 @@ import { checkS3PlainHttp } from '../../src/admission/validation/s3-plain-http.t
 import { decideValidation } from '../../src/admission/validation/validate.ts'
 import { kopiaHostname, kopiaUsername, readSecretValues } from '../../src/admission/volsync-objects.ts'
 import { parseConfig } from '../../src/config/load.ts'
-import { buildCatalogState, type CatalogDiagnostic, type CatalogEntry } from '../../src/state/catalog-state.ts'
+import { buildCatalogState, type CatalogDiagnostic, type CatalogEntry, type OpenedRepository } from '../../src/state/catalog-state.ts'
 import { objectKey, type ClusterState, type ReplicationDestinationInfo } from '../../src/state/cluster-state.ts'
 import type { Snapshot } from '../../src/state/snapshot.ts'
 import { StateStore } from '../../src/state/store.ts'
@@ -52,6 +53,7 @@ function snapshotOf(options: {
   synced?: boolean
   backups?: readonly CatalogEntry[] | null
   diagnostics?: readonly CatalogDiagnostic[]
+  repositories?: readonly OpenedRepository[]
 } = {}): Snapshot {
   const store = new StateStore(parseConfig(options.config ?? '{}'))
   const cluster: ClusterState = {
@@ -65,7 +67,7 @@ function snapshotOf(options: {
   // null: no catalog source at all (catalog unknown); otherwise one source polled just now.
   if (options.backups === null) return store.current
   return store.publish({
-    catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [], diagnostics: options.diagnostics ?? [] }]),
+    catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [], diagnostics: options.diagnostics ?? [], repositories: options.repositories ?? [] }]),
   })
 }
 
@@ -500,6 +502,40 @@ t.test('kopiaPrefixSlash', async (tt) => {
     t2.same(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [{ ...stripped, s3: { bucket: 'volsync-kopia', prefix: 'volsync/home' } }] }), request(s3Secret), NOW), [])
     t2.same(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [{ ...stripped, s3: { bucket: 'elsewhere', prefix: 'volsync/media' } }] }), request(s3Secret), NOW), [])
     t2.same(checkKopiaPrefixSlash(snapshotOf({ diagnostics: [stripped] }), request(fsSecret), NOW), [])
+  })
+})
+
+t.test('kopiaPassword', async (tt) => {
+  // The catalog opened these; their verdicts come from a key cache (here: a table).
+  const verdicts = new Map([['correct-horse-battery-staple', 'opens' as const], ['another-long-random-passphrase', 'wrong' as const]])
+  const opened = (where: Partial<OpenedRepository>): OpenedRepository => ({ kind: 'kopia', location: where.s3 ? `s3://${where.s3.bucket}/${where.s3.prefix}/` : '/mnt/kopia/', passwordVerdict: (p) => verdicts.get(p) ?? 'unknown', ...where })
+  const onS3 = opened({ s3: { bucket: 'volsync-kopia', prefix: 'volsync/media' } })
+  const onNfs = opened({ filesystem: '/mnt/kopia' })
+  const s3Secret = named('secret-kopia-s3.yaml', 'jellyfin-volsync-s3')
+  const withPassword = (secret: Obj, password: string) => withStringData(secret, (d) => { d.KOPIA_PASSWORD = password })
+  const nfsConfig = 'movers: { repository: { nfs: { server: nas, path: /tank/kopia }, mountPath: /repository } }'
+
+  tt.test('a password the opened repository rejects: warn (or deny), naming the repository, never the password', async (t2) => {
+    const wrong = withPassword(s3Secret, 'another-long-random-passphrase')
+    for (const secret of [wrong, asData(wrong)]) {
+      const [finding] = checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(secret), NOW)
+      t2.equal(finding?.rule, 'kopiaPassword')
+      t2.match(finding?.message, /^Secret media\/jellyfin-volsync-s3: KOPIA_PASSWORD does not open the Kopia repository at s3:\/\/volsync-kopia\/volsync\/media\/ \(opened by catalog source static\)/)
+    }
+    const decision = decide(t2, snapshotOf({ repositories: [onS3], config: 'validation: { kopiaPassword: deny }' }), request(wrong))
+    t2.equal(decision.outcome, 'deny')
+  })
+  tt.test('the right password, a password not derived yet, another repository: nothing to say', async (t2) => {
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(s3Secret), NOW), [])
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(withPassword(s3Secret, 'never-seen-before')), NOW), [], 'unknown is not wrong')
+    const elsewhere = withStringData(withPassword(s3Secret, 'another-long-random-passphrase'), (d) => { d.KOPIA_REPOSITORY = 's3://volsync-kopia/volsync/home' })
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(elsewhere), NOW), [])
+  })
+  tt.test('filesystem:///<movers.repository.mountPath> names the one shared repository on NFS', async (t2) => {
+    const nfsWrong = withPassword(fsSecret, 'another-long-random-passphrase')
+    t2.equal(checkKopiaPassword(snapshotOf({ repositories: [onNfs], config: nfsConfig }), request(nfsWrong), NOW).length, 1)
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onNfs] }), request(nfsWrong), NOW), [], 'no movers.repository: the path means nothing here')
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onNfs, opened({ filesystem: '/mnt/other' })], config: nfsConfig }), request(nfsWrong), NOW), [], 'two directory repositories: ambiguous, so silent')
   })
 })
 

@@ -26,7 +26,7 @@ t.test('defaults are the contract of design section 7', async (t) => {
 t.test('the shipped example config is valid', async (t) => {
   const config = loadConfigFile('examples/config.yaml')
   t.equal(config.state.directory, 'examples/state')
-  t.equal(config.catalog.sources[0]?.type, 'static')
+  t.equal(config.catalog.sources[0]?.type, 's3-prefix')
 })
 
 t.test('errors name the key path', async (t) => {
@@ -38,7 +38,7 @@ t.test('errors name the key path', async (t) => {
     ['catalog: {sources: [{name: a, type: s3-prefixx}]}', /catalog\.sources\[0\]\.type: must be one of "static"/],
     ['catalog: {interval: 5}', /catalog\.interval: must be string/],
     ['catalog: {staleAfter: ten}', /catalog\.staleAfter: must be a duration such as 500ms/],
-    ['catalog: {sources: [{name: a}]}', /catalog\.sources\[0\]\.type: must be one of "static", "s3-prefix", "restic"/],
+    ['catalog: {sources: [{name: a}]}', /catalog\.sources\[0\]\.type: must be one of "static", "s3-prefix", "restic", "kopia"/],
     ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1, acessKeyIdFile: /k}}]}', /catalog\.sources\[0\]\.s3\.acessKeyIdFile: unknown key/],
     ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: Bad_Bucket}}]}', /catalog\.sources\[0\]\.s3\.bucket: must be an S3 bucket name/],
     ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1, endpoint: "garage:3900"}}]}', /catalog\.sources\[0\]\.s3\.endpoint: must be an http\(s\):\/\/host:port URL/],
@@ -47,6 +47,8 @@ t.test('errors name the key path', async (t) => {
     ['catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: b-1, accessKeyIdFile: /k}}]}', /catalog\.sources\[0\]\.s3: set both accessKeyIdFile and secretAccessKeyFile, or neither/],
     ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}}]}', /catalog\.sources\[0\]\.passwordFile: is required/],
     ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}, passwordFile: /p, identity: {hostname: "{{namespace}}"}}]}', /catalog\.sources\[0\]\.identity: no field contains \{\{pvc\}\}/],
+    ['catalog: {sources: [{name: k, type: kopia, filesystem: {path: /r}, passwordFile: /p, identity: {username: "{{pvc}}"}}]}', /catalog\.sources\[0\]\.identity: no field contains \{\{namespace\}\}/],
+    ['catalog: {sources: [{name: k, type: kopia, filesystem: {path: /r}}]}', /catalog\.sources\[0\]\.passwordFile: is required/],
     ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}, passwordFile: /p, identity: {hostname: "{{namespace}}", tag: backup}}]}', /catalog\.sources\[0\]\.identity\.tag: must contain \{\{namespace\}\} or \{\{pvc\}\}/],
     ['server: {port: 70000}', /server\.port: must be <= 65535/],
     ['mode: strict', /mode: must be one of "enforce", "audit"/],

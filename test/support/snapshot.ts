@@ -46,6 +46,7 @@ export function source(spec: SourceSpec): SourceState {
     error: spec.error ?? null,
     entries: (spec.entries ?? []).map((e) => ({ namespace: 'media', pvc: 'jellyfin', source: name, kind: 'static', snapshots: 1, ...e })),
     diagnostics: [],
+    repositories: [],
   }
 }
 

@@ -5,6 +5,7 @@ import type { ValidationRuleName } from '../../config/schema.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
 import { skip, type AdmissionInput, type AdmissionRule, type Decision } from '../decision.ts'
 import { isPvcRequest, isReplicationDestinationRequest, isSecretRequest, type Finding, type ValidationCheck } from './finding.ts'
+import { checkKopiaPassword } from './kopia-password.ts'
 import { checkKopiaPrefixSlash } from './kopia-prefix-slash.ts'
 import { checkKopiaSecretKeys } from './kopia-secret-keys.ts'
 import { checkPvcDanglingDataSource } from './pvc-dangling-data-source.ts'
@@ -15,7 +16,7 @@ import { checkS3PlainHttp } from './s3-plain-http.ts'
 const RULE = 'validation'
 
 function checksFor(input: AdmissionInput): readonly ValidationCheck[] | null {
-  if (isSecretRequest(input)) return [checkKopiaSecretKeys, checkS3PlainHttp, checkKopiaPrefixSlash]
+  if (isSecretRequest(input)) return [checkKopiaSecretKeys, checkS3PlainHttp, checkKopiaPrefixSlash, checkKopiaPassword]
   if (isReplicationDestinationRequest(input)) return [checkRdSourceIdentity, checkRdTrigger]
   if (isPvcRequest(input)) return [checkPvcDanglingDataSource]
   return null

@@ -1,0 +1,57 @@
+// A shared Kopia repository with per-app passwords: a Secret whose KOPIA_PASSWORD does not open
+// the repository its KOPIA_REPOSITORY names makes the mover fail with "repository not
+// initialized" (or, worse, try to create one). The catalog has opened that repository; the verdict
+// comes from its derived-key cache, never from the network, and a password it has not seen yet is
+// derived off the event loop so that the next request (or the retry) gets the answer.
+import type { OpenedRepository } from '../../state/catalog-state.ts'
+import type { Snapshot } from '../../state/snapshot.ts'
+import type { AdmissionInput } from '../decision.ts'
+import { isKopiaSecret, readSecretValues } from '../volsync-objects.ts'
+import { describeObject, isSecretRequest, type Finding } from './finding.ts'
+
+type Target = { readonly s3: { readonly bucket: string; readonly prefix: string } } | { readonly filesystem: string }
+
+/** What KOPIA_REPOSITORY names, as the mover reads it (KOPIA_S3_BUCKET wins over the URL's bucket). */
+function targetOf(values: ReadonlyMap<string, string | null>): Target | null {
+  const repository = values.get('KOPIA_REPOSITORY')?.trim() ?? ''
+  const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(repository)
+  if (s3) return { s3: { bucket: values.get('KOPIA_S3_BUCKET') || s3[1]!, prefix: s3[2]!.replace(/^\/+/, '').replace(/\/+$/, '') } }
+  const fs = /^filesystem:\/\/(\/.*)$/.exec(repository)
+  return fs ? { filesystem: fs[1]!.replace(/\/+$/, '') || '/' } : null
+}
+
+/**
+ * The repository the catalog opened at that place. A filesystem URL is a path inside the mover,
+ * where movers.repository is mounted: it names the shared repository only when it is that mount
+ * and exactly one Kopia source reads a directory.
+ */
+function findRepository(snapshot: Snapshot, target: Target): { source: string; repository: OpenedRepository } | null {
+  const found: Array<{ source: string; repository: OpenedRepository }> = []
+  for (const source of snapshot.catalog.sources) {
+    for (const repository of source.repositories) {
+      if ('s3' in target ? repository.s3?.bucket === target.s3.bucket && repository.s3.prefix === target.s3.prefix : repository.filesystem !== undefined) {
+        found.push({ source: source.name, repository })
+      }
+    }
+  }
+  if ('filesystem' in target) {
+    const mount = snapshot.config.movers.repository?.mountPath.replace(/\/+$/, '')
+    if (mount === undefined || mount !== target.filesystem || found.length !== 1) return null
+  }
+  return found[0] ?? null
+}
+
+export function checkKopiaPassword(snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
+  if (!isSecretRequest(input) || !input.object) return []
+  const values = readSecretValues(input.object)
+  if (!isKopiaSecret(values)) return []
+  const password = values.get('KOPIA_PASSWORD')
+  const target = targetOf(values)
+  if (!password || !target) return []
+  const found = findRepository(snapshot, target)
+  if (!found || found.repository.passwordVerdict(password) !== 'wrong') return []
+  return [{
+    rule: 'kopiaPassword',
+    message: `${describeObject(input)}: KOPIA_PASSWORD does not open the Kopia repository at ${found.repository.location} (opened by catalog source ${found.source}); a mover using this Secret fails with "repository not initialized" and backs up or restores nothing. Give this Secret the password that repository was created with (a shared repository has one password for every app).`,
+  }]
+}

@@ -1,0 +1,21 @@
+// What the catalog keeps of Kopia sources: snapshot count, the newest snapshot's start time and
+// size, over one or several `username@hostname:/path` sources.
+import type { KopiaSourceSnapshots } from '../kopia/repository.ts'
+import type { SnapshotSummary } from './catalog-entry.ts'
+
+export function summarizeKopiaSources(sources: readonly KopiaSourceSnapshots[]): SnapshotSummary {
+  let count = 0
+  let newest: KopiaSourceSnapshots['newest'] | undefined
+  for (const source of sources) {
+    count += source.snapshots
+    // startTime is UTC with nine fraction digits, so strings compare as instants.
+    if (newest === undefined || source.newest.startTime > newest.startTime) newest = source.newest
+  }
+  if (newest === undefined) return { snapshots: 0 }
+  return {
+    snapshots: count,
+    // Millisecond UTC like every other source, so that entries compare as strings.
+    newest: new Date(Date.parse(`${newest.startTime.slice(0, 23)}Z`)).toISOString(),
+    ...(newest.sizeBytes !== undefined ? { sizeBytes: newest.sizeBytes } : {}),
+  }
+}
