@@ -40,7 +40,7 @@ function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: str
 export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixContext): CatalogSource {
   const store = storeFor(config, true)
   // Opened repositories survive across polls: their snapshot files are read once.
-  const opened = new Map<string, { readonly password: string; readonly repository: ResticRepository }>()
+  const openedRestic = new Map<string, { readonly password: string; readonly repository: ResticRepository }>()
   const openedKopia = new Map<string, OpenedKopia>()
 
   const entry = (namespace: string, pvc: string, kind: 'restic' | 'kopia', summary: SnapshotSummary): CatalogEntry => catalogEntry(config.name, namespace, pvc, kind, summary)
@@ -54,15 +54,15 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
   async function readRestic(namespace: string, pvc: string, repo: BlobStore, listed: readonly BlobInfo[], password: string, signal: AbortSignal): Promise<Found> {
     const key = `${namespace}/${pvc}`
     try {
-      let cached = opened.get(key)
+      let cached = openedRestic.get(key)
       if (cached?.password !== password) {
         cached = { password, repository: await ResticRepository.open(repo, password, { signal, keyCache: context.resticKeys }) }
-        opened.set(key, cached)
+        openedRestic.set(key, cached)
       }
       const snapshots = await cached.repository.listSnapshots(signal)
       return { entry: entry(namespace, pvc, 'restic', summarizeResticSnapshots(snapshots)) }
     } catch (error) {
-      opened.delete(key)
+      openedRestic.delete(key)
       // An outage fails the whole poll (last known state kept); a bad repository is one diagnostic.
       if (!(error instanceof ResticError) || error.code === 'storage') throw error
       return { entry: entry(namespace, pvc, 'restic', listingSummary(listed)), diagnostic: unreadable(namespace, pvc, repo, error.message) }
@@ -96,7 +96,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
       if (passwords.restic !== undefined) return readRestic(namespace, pvc, repo, snapshots, passwords.restic, signal)
       return { entry: entry(namespace, pvc, 'restic', listingSummary(snapshots)) }
     }
-    opened.delete(`${namespace}/${pvc}`)
+    openedRestic.delete(`${namespace}/${pvc}`)
     // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
     const marker = await repo.listPage('k', { delimiter: '/', signal })
     if (marker.blobs.some((b) => b.key === KOPIA_FORMAT_BLOB)) {

@@ -1,6 +1,6 @@
 // Reduces Kubernetes objects to the ClusterState admission reads. Shared by the offline
 // directory source and (later) the API-server watch, so both publish the same shape.
-import { objectKey, type ClusterState, type ReplicationDestinationInfo, type TypedReference } from '../state/cluster-state.ts'
+import { objectKey, type ClusterState, type PvcInfo, type ReplicationDestinationInfo, type ReplicationSourceInfo, type TypedReference } from '../state/cluster-state.ts'
 
 type Obj = Record<string, unknown>
 
@@ -32,6 +32,41 @@ function replicationDestination(o: Obj, namespace: string, name: string): Replic
   return { namespace, name, latestImage: latestImage(obj(o.status)), copyMethod }
 }
 
+function stringMap(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, v] of Object.entries(obj(value) ?? {})) if (typeof v === 'string') out[key] = v
+  return out
+}
+
+function typedReference(value: unknown): TypedReference | null {
+  const ref = obj(value)
+  const kind = str(ref?.kind)
+  const name = str(ref?.name)
+  if (!kind || !name) return null
+  const apiGroup = str(ref?.apiGroup)
+  return apiGroup ? { apiGroup, kind, name } : { kind, name }
+}
+
+export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
+  const metadata = obj(o.metadata)
+  const spec = obj(o.spec)
+  const created = str(metadata?.creationTimestamp)
+  const createdAt = created === undefined ? null : Date.parse(created)
+  return {
+    namespace, name,
+    uid: str(metadata?.uid) ?? null,
+    labels: stringMap(metadata?.labels),
+    annotations: stringMap(metadata?.annotations),
+    dataSourceRef: typedReference(spec?.dataSourceRef) ?? typedReference(spec?.dataSource),
+    createdAt: createdAt === null || Number.isNaN(createdAt) ? null : createdAt,
+  }
+}
+
+export function replicationSourceInfo(o: Obj, namespace: string, name: string): ReplicationSourceInfo {
+  const spec = obj(o.spec)
+  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true }
+}
+
 export interface ObjectProblem {
   readonly where: string
   readonly message: string
@@ -42,6 +77,8 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
   const replicationDestinations = new Map<string, ReplicationDestinationInfo>()
   const namespaces = new Set<string>()
   const secrets = new Map<string, readonly string[]>()
+  const pvcs = new Map<string, PvcInfo>()
+  const replicationSources = new Map<string, ReplicationSourceInfo>()
   const problems: ObjectProblem[] = []
 
   const visit = (value: unknown, where: string): void => {
@@ -72,10 +109,16 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
       case 'Secret':
         secrets.set(objectKey(namespace, name), [...Object.keys(obj(o.data) ?? {}), ...Object.keys(obj(o.stringData) ?? {})].sort())
         break
+      case 'PersistentVolumeClaim':
+        pvcs.set(objectKey(namespace, name), pvcInfo(o, namespace, name))
+        break
+      case 'ReplicationSource':
+        replicationSources.set(objectKey(namespace, name), replicationSourceInfo(o, namespace, name))
+        break
       default:
         break // other kinds are allowed in the directory and ignored
     }
   }
   objects.forEach((o, i) => visit(o, `object ${i}`))
-  return { state: { origin, synced: true, replicationDestinations, namespaces, secrets }, problems }
+  return { state: { origin, synced: true, replicationDestinations, namespaces, secrets, pvcs, replicationSources, watches: [] }, problems }
 }

@@ -14,6 +14,37 @@ export interface ReplicationDestinationInfo {
   readonly copyMethod: string | null
 }
 
+/** A PersistentVolumeClaim, reduced to what the missed-restore guard and /status need. */
+export interface PvcInfo {
+  readonly namespace: string
+  readonly name: string
+  readonly uid: string | null
+  readonly labels: Readonly<Record<string, string>>
+  readonly annotations: Readonly<Record<string, string>>
+  /** spec.dataSourceRef (or the older spec.dataSource), when set. */
+  readonly dataSourceRef: TypedReference | null
+  /** metadata.creationTimestamp, ms since epoch; null when absent. */
+  readonly createdAt: number | null
+}
+
+export interface ReplicationSourceInfo {
+  readonly namespace: string
+  readonly name: string
+  readonly sourcePVC: string | null
+  readonly paused: boolean
+}
+
+/** How fresh one watched resource is, for /status and metrics (the API-server source fills it). */
+export interface WatchHealth {
+  readonly resource: string
+  /** ms since epoch of the last successful list; null before the first. */
+  readonly lastList: number | null
+  /** ms since epoch of the last event or bookmark; null before the first. */
+  readonly lastEvent: number | null
+  readonly restarts: number
+  readonly error: string | null
+}
+
 export interface ClusterState {
   /** Where it came from, for /status. */
   readonly origin: string
@@ -24,6 +55,12 @@ export interface ClusterState {
   readonly namespaces: ReadonlySet<string>
   /** `namespace/name` of Secrets, keys only (never values). */
   readonly secrets: ReadonlyMap<string, readonly string[]>
+  /** `namespace/name` -> PVC (the API-server source watches participating PVCs only). */
+  readonly pvcs: ReadonlyMap<string, PvcInfo>
+  /** `namespace/name` -> ReplicationSource. */
+  readonly replicationSources: ReadonlyMap<string, ReplicationSourceInfo>
+  /** Per watched resource; empty for the offline directory. */
+  readonly watches: readonly WatchHealth[]
 }
 
 export const EMPTY_CLUSTER: ClusterState = {
@@ -32,6 +69,9 @@ export const EMPTY_CLUSTER: ClusterState = {
   replicationDestinations: new Map(),
   namespaces: new Set(),
   secrets: new Map(),
+  pvcs: new Map(),
+  replicationSources: new Map(),
+  watches: [],
 }
 
 export function objectKey(namespace: string, name: string): string {

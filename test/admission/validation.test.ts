@@ -62,6 +62,9 @@ function snapshotOf(options: {
     replicationDestinations: new Map((options.rds ?? []).map((rd) => [objectKey(rd.namespace, rd.name), rd])),
     namespaces: new Set(['media', 'home']),
     secrets: new Map(),
+    pvcs: new Map(),
+    replicationSources: new Map(),
+    watches: [],
   }
   store.publish({ cluster })
   // null: no catalog source at all (catalog unknown); otherwise one source polled just now.
