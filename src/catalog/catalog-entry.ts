@@ -7,6 +7,7 @@ export interface SnapshotSummary {
   /** RFC 3339, UTC. */
   readonly newest?: string
   readonly sizeBytes?: number
+  readonly identity?: { readonly username: string; readonly hostname: string }
 }
 
 export function catalogEntry(source: string, namespace: string, pvc: string, kind: BackupKind, summary: SnapshotSummary): CatalogEntry {
@@ -14,5 +15,6 @@ export function catalogEntry(source: string, namespace: string, pvc: string, kin
     namespace, pvc, source, kind, snapshots: summary.snapshots,
     ...(summary.newest !== undefined ? { newest: summary.newest } : {}),
     ...(summary.sizeBytes !== undefined ? { sizeBytes: summary.sizeBytes } : {}),
+    ...(summary.identity !== undefined ? { identity: summary.identity } : {}),
   }
 }

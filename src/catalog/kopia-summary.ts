@@ -5,17 +5,19 @@ import type { SnapshotSummary } from './catalog-entry.ts'
 
 export function summarizeKopiaSources(sources: readonly KopiaSourceSnapshots[]): SnapshotSummary {
   let count = 0
-  let newest: KopiaSourceSnapshots['newest'] | undefined
+  let newestSource: KopiaSourceSnapshots | undefined
   for (const source of sources) {
     count += source.snapshots
     // startTime is UTC with nine fraction digits, so strings compare as instants.
-    if (newest === undefined || source.newest.startTime > newest.startTime) newest = source.newest
+    if (newestSource === undefined || source.newest.startTime > newestSource.newest.startTime) newestSource = source
   }
-  if (newest === undefined) return { snapshots: 0 }
+  if (newestSource === undefined) return { snapshots: 0 }
+  const newest = newestSource.newest
   return {
     snapshots: count,
     // Millisecond UTC like every other source, so that entries compare as strings.
     newest: new Date(Date.parse(`${newest.startTime.slice(0, 23)}Z`)).toISOString(),
     ...(newest.sizeBytes !== undefined ? { sizeBytes: newest.sizeBytes } : {}),
+    identity: { username: newestSource.username, hostname: newestSource.hostname },
   }
 }

@@ -22,20 +22,26 @@ function latestImage(status: Obj | undefined): TypedReference | null {
   return apiGroup ? { apiGroup, kind, name } : { kind, name }
 }
 
-function replicationDestination(o: Obj, namespace: string, name: string): ReplicationDestinationInfo {
+function stringMap(value: unknown): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const [key, v] of Object.entries(obj(value) ?? {})) if (typeof v === 'string') out[key] = v
+  return out
+}
+
+export function replicationDestination(o: Obj, namespace: string, name: string): ReplicationDestinationInfo {
   const spec = obj(o.spec)
   let copyMethod: string | null = null
   for (const block of MOVER_BLOCKS) {
     const method = str(obj(spec?.[block])?.copyMethod)
     if (method) copyMethod = method
   }
-  return { namespace, name, latestImage: latestImage(obj(o.status)), copyMethod }
-}
-
-function stringMap(value: unknown): Record<string, string> {
-  const out: Record<string, string> = {}
-  for (const [key, v] of Object.entries(obj(value) ?? {})) if (typeof v === 'string') out[key] = v
-  return out
+  const status = obj(o.status)
+  return {
+    namespace, name, latestImage: latestImage(status), copyMethod,
+    manualTrigger: str(obj(spec?.trigger)?.manual) ?? null,
+    lastManualSync: str(status?.lastManualSync) ?? null,
+    labels: stringMap(obj(o.metadata)?.labels),
+  }
 }
 
 function typedReference(value: unknown): TypedReference | null {

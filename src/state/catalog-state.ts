@@ -13,6 +13,8 @@ export interface CatalogEntry {
   /** RFC 3339 time of the newest snapshot, when known. */
   readonly newest?: string
   readonly sizeBytes?: number
+  /** Kopia: the identity (`username@hostname`) of the newest snapshot, which a pre-warmed RD must restore. */
+  readonly identity?: { readonly username: string; readonly hostname: string }
 }
 
 /**

@@ -12,6 +12,10 @@ export interface ReplicationDestinationInfo {
   readonly latestImage: TypedReference | null
   /** copyMethod of the mover block (Snapshot is what the volume populator needs). */
   readonly copyMethod: string | null
+  /** spec.trigger.manual and status.lastManualSync: equal means the manual sync finished (idle). */
+  readonly manualTrigger?: string | null
+  readonly lastManualSync?: string | null
+  readonly labels?: Readonly<Record<string, string>>
 }
 
 /** A PersistentVolumeClaim, reduced to what the missed-restore guard and /status need. */

@@ -1,0 +1,46 @@
+// The few writes the controllers make, through @kubernetes/client-node, behind one small interface
+// so that the controllers stay testable and the RBAC they need is listed in one place:
+//   replicationdestinations (volsync.backube): create, patch   (pre-warm)
+//   replicationsources (volsync.backube): patch                 (missed-restore guard, pauseSource)
+//   events (core): create                                       (missed-restore guard)
+import { ApiException, CoreV1Api, type CoreV1Event, CustomObjectsApi, type KubeConfig, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node'
+
+const VOLSYNC = { group: 'volsync.backube', version: 'v1alpha1' }
+
+export interface KubeWrites {
+  /** false when it already exists (another replica or a person made it first). */
+  createReplicationDestination(namespace: string, body: Record<string, unknown>): Promise<boolean>
+  triggerReplicationDestination(namespace: string, name: string, manual: string): Promise<void>
+  pauseReplicationSource(namespace: string, name: string, annotations: Record<string, string>): Promise<void>
+  createEvent(namespace: string, event: CoreV1Event): Promise<void>
+}
+
+export function isConflict(error: unknown, code: 404 | 409): boolean {
+  return error instanceof ApiException && error.code === code
+}
+
+export function kubeWrites(kubeConfig: KubeConfig): KubeWrites {
+  const custom = kubeConfig.makeApiClient(CustomObjectsApi)
+  const core = kubeConfig.makeApiClient(CoreV1Api)
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch)
+  return {
+    async createReplicationDestination(namespace, body) {
+      try {
+        await custom.createNamespacedCustomObject({ ...VOLSYNC, namespace, plural: 'replicationdestinations', body })
+        return true
+      } catch (error) {
+        if (isConflict(error, 409)) return false
+        throw error
+      }
+    },
+    async triggerReplicationDestination(namespace, name, manual) {
+      await custom.patchNamespacedCustomObject({ ...VOLSYNC, namespace, plural: 'replicationdestinations', name, body: { spec: { trigger: { manual } } } }, merge)
+    },
+    async pauseReplicationSource(namespace, name, annotations) {
+      await custom.patchNamespacedCustomObject({ ...VOLSYNC, namespace, plural: 'replicationsources', name, body: { metadata: { annotations }, spec: { paused: true } } }, merge)
+    },
+    async createEvent(namespace, event) {
+      await core.createNamespacedEvent({ namespace, body: event })
+    },
+  }
+}

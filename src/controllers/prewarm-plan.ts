@@ -1,0 +1,113 @@
+// What the pre-warm controller should do now, as a pure function of the snapshot: for every PVC
+// whose backup the catalog proves (at least one snapshot, from a fresh source), whose namespace
+// exists (and whose repository Secret exists, with prewarm.requireSecret), make sure its
+// ReplicationDestination exists, and trigger a sync when it has none to show. Never for a
+// repository without snapshots: VolSync's restore of an empty repository "succeeds" empty.
+import { lookupBackup } from '../admission/backup-lookup.ts'
+import { renderName } from '../admission/name-template.ts'
+import type { CatalogEntry } from '../state/catalog-state.ts'
+import { objectKey } from '../state/cluster-state.ts'
+import type { Snapshot } from '../state/snapshot.ts'
+import { gibibytes, quantityBytes } from './quantity.ts'
+
+export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
+export const MANAGED_BY = 'volsync-autorestore'
+export const PREWARM_LABEL = 'volsync-autorestore.io/prewarm'
+
+type Json = Record<string, unknown>
+
+export type PrewarmAction =
+  | { readonly type: 'create'; readonly namespace: string; readonly name: string; readonly pvc: string; readonly body: Json }
+  | { readonly type: 'trigger'; readonly namespace: string; readonly name: string; readonly pvc: string; readonly manual: string }
+
+function isObject(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
+}
+
+/** Template values may name the PVC: "{{pvc}}-volsync-secret". */
+function renderTemplate(value: unknown, vars: { pvc: string; namespace: string }): unknown {
+  if (typeof value === 'string') return renderName(value, vars)
+  if (Array.isArray(value)) return value.map((v) => renderTemplate(v, vars))
+  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderTemplate(v, vars)]))
+  return value
+}
+
+/** `over` wins; objects merge key by key. */
+function merge(base: Json, over: Json): Json {
+  const out: Json = { ...base }
+  for (const [key, value] of Object.entries(over)) {
+    const current = out[key]
+    out[key] = isObject(current) && isObject(value) ? merge(current, value) : value
+  }
+  return out
+}
+
+/** The mover block: the backup's kind, or for a declared (static) backup whichever block the template has. */
+function moverOf(entry: CatalogEntry, template: Json): 'kopia' | 'restic' {
+  if (entry.kind === 'kopia' || entry.kind === 'restic') return entry.kind
+  return isObject(template.restic) && !isObject(template.kopia) ? 'restic' : 'kopia'
+}
+
+export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: string, manual: string): Json {
+  const vars = { pvc: entry.pvc, namespace: entry.namespace }
+  const template = renderTemplate(snapshot.config.prewarm.template, vars) as Json
+  const mover = moverOf(entry, template)
+  const block = isObject(template[mover]) ? template[mover] : {}
+  const templateBytes = typeof block.capacity === 'string' ? quantityBytes(block.capacity) : null
+  // The larger of the template's capacity and the backup's size: a restore must fit.
+  const capacity = entry.sizeBytes !== undefined && (templateBytes === null || entry.sizeBytes > templateBytes)
+    ? gibibytes(entry.sizeBytes)
+    : block.capacity
+  const generated: Json = {
+    trigger: { manual },
+    [mover]: {
+      copyMethod: 'Snapshot',
+      ...(capacity !== undefined ? { capacity } : {}),
+      // The identity of the backup itself: an RD named unlike its ReplicationSource restores nothing without it.
+      ...(mover === 'kopia' && entry.identity ? { sourceIdentity: { sourceName: entry.identity.username, sourceNamespace: entry.identity.hostname } } : {}),
+    },
+  }
+  return {
+    apiVersion: 'volsync.backube/v1alpha1',
+    kind: 'ReplicationDestination',
+    metadata: {
+      name,
+      namespace: entry.namespace,
+      labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [PREWARM_LABEL]: 'true' },
+      annotations: { 'volsync-autorestore.io/backup': `${entry.kind} backup in source ${entry.source}: ${entry.snapshots ?? '?'} snapshot(s), newest ${entry.newest ?? 'unknown'}` },
+    },
+    spec: merge(template, generated),
+  }
+}
+
+/**
+ * `only`: plan for one PVC (a nudge from a `wait` decision). `manual` is the trigger value to use
+ * (a fresh one per run, e.g. from the clock), so a re-trigger always changes it.
+ */
+export function planPrewarm(snapshot: Snapshot, now: number, manual: string, only?: { namespace: string; pvc: string }): PrewarmAction[] {
+  const { config, cluster, catalog } = snapshot
+  if (!config.prewarm.enabled || !cluster.synced) return []
+  const actions: PrewarmAction[] = []
+  for (const [key] of catalog.byPvc) {
+    const slash = key.indexOf('/')
+    const namespace = key.slice(0, slash)
+    const pvc = key.slice(slash + 1)
+    if (only && (only.namespace !== namespace || only.pvc !== pvc)) continue
+    const answer = lookupBackup(catalog, namespace, pvc, now, snapshot.staleAfterMs)
+    if (answer.state !== 'backup' || answer.entry.snapshots === null || answer.entry.snapshots < 1) continue
+    if (!cluster.namespaces.has(namespace)) continue
+    const secret = config.prewarm.requireSecret
+    if (secret !== undefined && !cluster.secrets.has(objectKey(namespace, renderName(secret, { pvc, namespace })))) continue
+    const name = renderName(config.pvc.destinationName, { pvc, namespace })
+    const rd = cluster.replicationDestinations.get(objectKey(namespace, name))
+    if (!rd) {
+      actions.push({ type: 'create', namespace, name, pvc, body: prewarmBody(snapshot, answer.entry, name, manual) })
+      continue
+    }
+    // Only RDs it created, only when idle (the last manual sync finished) and still without an image.
+    const ours = rd.labels?.[MANAGED_BY_LABEL] === MANAGED_BY
+    const idle = rd.manualTrigger != null && rd.manualTrigger === rd.lastManualSync
+    if (ours && idle && rd.latestImage === null) actions.push({ type: 'trigger', namespace, name, pvc, manual })
+  }
+  return actions
+}
