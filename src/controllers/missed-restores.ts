@@ -1,0 +1,36 @@
+// Which participating PVCs missed their restore (design section 5, "Missed-restore guard"): no
+// dataSourceRef, and the catalog knows a backup whose newest snapshot is older than the PVC, so
+// that backup existed when the PVC was created (the webhook was down, failing open, or the
+// catalog was not current). A pure function of the snapshot: /status, the metric and the guard
+// all see the same list.
+import { lookupBackup } from '../admission/backup-lookup.ts'
+import { matchesSelector } from '../admission/label-selector.ts'
+import type { CatalogEntry } from '../state/catalog-state.ts'
+import type { PvcInfo } from '../state/cluster-state.ts'
+import type { Snapshot } from '../state/snapshot.ts'
+
+export interface MissedRestore {
+  readonly pvc: PvcInfo
+  readonly backup: CatalogEntry
+  readonly message: string
+}
+
+export function findMissedRestores(snapshot: Snapshot, now: number): MissedRestore[] {
+  const { config, cluster, catalog } = snapshot
+  const missed: MissedRestore[] = []
+  for (const pvc of cluster.pvcs.values()) {
+    if (pvc.dataSourceRef !== null || pvc.createdAt === null) continue
+    if (!matchesSelector(config.pvc.selector, pvc.labels)) continue
+    const answer = lookupBackup(catalog, pvc.namespace, pvc.name, now, snapshot.staleAfterMs)
+    if (answer.state !== 'backup' || answer.entry.newest === undefined) continue
+    const newest = Date.parse(answer.entry.newest)
+    if (!(newest < pvc.createdAt)) continue
+    const backup = answer.entry
+    missed.push({
+      pvc,
+      backup,
+      message: `PersistentVolumeClaim ${pvc.namespace}/${pvc.name} was created ${new Date(pvc.createdAt).toISOString()} without a dataSourceRef although the ${backup.kind} backup in source ${backup.source} (${backup.snapshots ?? '?'} snapshot(s), newest ${backup.newest}) existed: it probably started empty. Its next backups would push that empty state over the good snapshots until retention drops them.`,
+    })
+  }
+  return missed.sort((a, b) => `${a.pvc.namespace}/${a.pvc.name}`.localeCompare(`${b.pvc.namespace}/${b.pvc.name}`))
+}
