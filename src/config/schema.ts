@@ -24,9 +24,24 @@ function withDefault<T extends TSchema>(schema: T, value: unknown): T {
   return { ...schema, default: value }
 }
 
+/**
+ * The server keeps its own CA and serving certificate in a Secret (in kube.namespace), renews the
+ * certificate before it expires and writes the CA bundle into the named webhook configurations.
+ * Leave it unset to serve certFile/keyFile (e.g. mounted by cert-manager, which then owns the caBundle).
+ */
+const SelfManagedTls = Type.Object({
+  secretName: Type.String({ minLength: 1, default: 'volsync-autorestore-tls' }),
+  /** The Service in front of the webhook: the certificate names <service>.<namespace>.svc. */
+  serviceName: Type.String({ minLength: 1, default: 'volsync-autorestore' }),
+  mutatingWebhookConfigurations: Type.Array(Type.String({ minLength: 1 }), { default: ['volsync-autorestore'] }),
+  validatingWebhookConfigurations: Type.Array(Type.String({ minLength: 1 }), { default: ['volsync-autorestore'] }),
+}, strict)
+export type SelfManagedTlsConfig = Static<typeof SelfManagedTls>
+
 const TlsFiles = Type.Object({
   certFile: Type.String({ minLength: 1, default: 'certs/tls.crt' }),
   keyFile: Type.String({ minLength: 1, default: 'certs/tls.key' }),
+  selfManaged: Type.Optional(SelfManagedTls),
 }, strict)
 
 const Server = Type.Object({
@@ -43,6 +58,20 @@ const Server = Type.Object({
 const State = Type.Object({
   /** Offline cluster state: Kubernetes objects as YAML files. Absent: the API server (live-cluster issue). */
   directory: Type.Optional(Type.String({ minLength: 1 })),
+}, strict)
+
+/** The API server (when state.directory is absent). */
+const Kube = Type.Object({
+  /** A kubeconfig file; absent: the in-cluster service account, then $KUBECONFIG or ~/.kube/config. */
+  kubeconfig: Type.Optional(Type.String({ minLength: 1 })),
+  /** The server's own namespace: where its Lease and its self-managed TLS Secret live. */
+  namespace: Type.String({ minLength: 1, default: 'volsync-system' }),
+  leaseName: Type.String({ minLength: 1, default: 'volsync-autorestore' }),
+  leaseDuration: withDefault(Duration, '15s'),
+  renewDeadline: withDefault(Duration, '10s'),
+  retryPeriod: withDefault(Duration, '2s'),
+  /** This replica's name in the Lease and in Events; default: $HOSTNAME (the pod name). */
+  identity: Type.Optional(Type.String({ minLength: 1 })),
 }, strict)
 
 const Pvc = Type.Object({
@@ -218,6 +247,7 @@ export const Config = Type.Object({
   mode: Type.Union([Type.Literal('enforce'), Type.Literal('audit')], { default: 'enforce' }),
   server: withDefault(Server, {}),
   state: withDefault(State, {}),
+  kube: withDefault(Kube, {}),
   pvc: withDefault(Pvc, {}),
   movers: withDefault(Movers, {}),
   catalog: withDefault(Catalog, {}),

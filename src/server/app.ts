@@ -3,6 +3,8 @@ import { fastify, LogController, type FastifyError, type FastifyInstance } from 
 import type { Logger } from 'pino'
 import { admissionRoutes, type AdmissionRoutesOptions } from './admission-routes.ts'
 import type { Metrics } from './metrics.ts'
+import { renderStatusPage, wantsHtml } from './status-page.ts'
+import type { StatusDocument } from './status.ts'
 
 export interface Readiness {
   /** Names of what is not ready yet; empty when ready. */
@@ -45,8 +47,8 @@ export function buildWebhookServer(options: WebhookServerOptions): FastifyInstan
 export interface MetricsServerOptions {
   readonly metrics: Metrics
   readonly log: Logger
-  /** The JSON /status document. */
-  readonly status: () => unknown
+  /** The /status document, served as JSON or rendered as HTML. */
+  readonly status: () => StatusDocument
 }
 
 export function buildMetricsServer(options: MetricsServerOptions): FastifyInstance {
@@ -55,6 +57,12 @@ export function buildMetricsServer(options: MetricsServerOptions): FastifyInstan
     const text = await options.metrics.registry.metrics()
     return reply.type(options.metrics.registry.contentType).send(text)
   })
-  app.get('/status', async (_request, reply) => reply.type('application/json; charset=utf-8').send(JSON.stringify(options.status(), null, 2)))
+  app.get<{ Querystring: { format?: string } }>('/status', async (request, reply) => {
+    const doc = options.status()
+    // A live view: never serve a cached one. Vary: the same URL has two representations.
+    void reply.header('cache-control', 'no-store').header('vary', 'Accept')
+    if (wantsHtml(request.headers.accept, request.query.format)) return reply.type('text/html; charset=utf-8').send(renderStatusPage(doc))
+    return reply.type('application/json; charset=utf-8').send(JSON.stringify(doc, null, 2))
+  })
   return app
 }

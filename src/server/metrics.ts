@@ -1,10 +1,12 @@
 // Every Prometheus metric the server exports, defined in one place.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { findMissedRestores } from '../controllers/missed-restores.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 
 const PREFIX = 'volsync_autorestore_'
 
-export function createMetrics(readSnapshot: () => Snapshot) {
+/** `isLeader`: whether this replica holds the Lease (absent: no API server, no leader election). */
+export function createMetrics(readSnapshot: () => Snapshot, isLeader?: () => boolean) {
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: PREFIX })
 
@@ -135,7 +137,50 @@ export function createMetrics(readSnapshot: () => Snapshot) {
     },
   })
 
-  return { registry, admissionRequests, admissionDuration, invalidReviews, configReloads, tlsReloads, catalogPolls, catalogPollDuration }
+  const prewarmActions = new Counter({
+    name: `${PREFIX}prewarm_actions_total`,
+    help: 'ReplicationDestinations the pre-warm controller created or triggered, by action and result.',
+    labelNames: ['action', 'result'] as const,
+    registers: [registry],
+  })
+  new Gauge({
+    name: `${PREFIX}missed_restores`,
+    help: 'Participating PVCs created without a dataSourceRef although a backup already existed (see /status).',
+    registers: [registry],
+    collect() { this.set(findMissedRestores(readSnapshot(), Date.now()).length) },
+  })
+  new Gauge({
+    name: `${PREFIX}leader`,
+    help: '1 on the replica that holds the Lease and runs the controllers (always 0 without an API server).',
+    registers: [registry],
+    collect() { this.set(isLeader?.() ? 1 : 0) },
+  })
+  new Gauge({
+    name: `${PREFIX}watch_last_event_age_seconds`,
+    help: 'Seconds since the last event or bookmark (or list) per watched resource (-1: never).',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      const now = Date.now()
+      for (const watch of readSnapshot().cluster.watches) {
+        const last = Math.max(watch.lastEvent ?? 0, watch.lastList ?? 0)
+        this.set({ resource: watch.resource }, last === 0 ? -1 : (now - last) / 1000)
+      }
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}watch_restarts`,
+    help: 'Restarts of the watch per resource since start (dropped connections, errors, 410 Gone relists).',
+    labelNames: ['resource'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const watch of readSnapshot().cluster.watches) this.set({ resource: watch.resource }, watch.restarts)
+    },
+  })
+
+  return { registry, prewarmActions, admissionRequests, admissionDuration, invalidReviews, configReloads, tlsReloads, catalogPolls, catalogPollDuration }
 }
 
 export type Metrics = ReturnType<typeof createMetrics>

@@ -1,20 +1,18 @@
-// The JSON /status document: what the server knows and how old each piece is.
+// The /status document: what the server knows and how old each piece is. The JSON form is this
+// object as is; the HTML page (status-page.ts) renders the same object, so both always agree.
 import type { Snapshot } from '../state/snapshot.ts'
+import { statusView, type StatusExtras } from './status-view.ts'
 
-export interface StatusExtras {
-  readonly configError: string | null
-  readonly clusterError: string | null
-  readonly tlsReloads: number
-  readonly tlsFailures: number
-}
-
-const ageSeconds = (now: number, at: number | null) => (at === null ? null : Math.round((now - at) / 1000))
+export type { StatusExtras } from './status-view.ts'
 
 export function statusDocument(snapshot: Snapshot, now: number, extras: StatusExtras) {
-  const { config, cluster, catalog } = snapshot
+  const { config, cluster } = snapshot
+  const view = statusView(snapshot, now, extras)
   return {
     generation: snapshot.generation,
+    generatedAt: view.generatedAt,
     mode: config.mode,
+    summary: view.summary,
     config: { lastReloadError: extras.configError },
     tls: { reloads: extras.tlsReloads, failures: extras.tlsFailures },
     cluster: {
@@ -28,20 +26,14 @@ export function statusDocument(snapshot: Snapshot, now: number, extras: StatusEx
         ready: rd.latestImage?.kind === 'VolumeSnapshot',
         latestImage: rd.latestImage,
       })),
+      watches: view.watches,
     },
     catalog: {
       staleAfter: config.catalog.staleAfter,
-      sources: catalog.sources.map((s) => ({
-        name: s.name,
-        type: s.type,
-        ok: s.error === null && s.lastSuccess !== null,
-        stale: s.lastSuccess === null || now - s.lastSuccess > snapshot.staleAfterMs,
-        lastSuccessAgeSeconds: ageSeconds(now, s.lastSuccess),
-        lastAttemptAgeSeconds: ageSeconds(now, s.lastAttempt),
-        error: s.error,
-        entries: s.entries,
-        diagnostics: s.diagnostics,
-      })),
+      sources: view.sources,
     },
+    pvcs: view.pvcs,
   }
 }
+
+export type StatusDocument = ReturnType<typeof statusDocument>

@@ -1,0 +1,190 @@
+// The /status view model: per participating PVC, what the catalog and the cluster say about it and
+// what it would be decided if it were created now; plus the health of every loop. Pure, so the
+// page and the JSON document show the same answers the webhook would give.
+import { findMissedRestores } from '../controllers/missed-restores.ts'
+import { lookupBackup } from '../admission/backup-lookup.ts'
+import type { AdmissionInput, Outcome } from '../admission/decision.ts'
+import { matchesSelector } from '../admission/label-selector.ts'
+import { renderName } from '../admission/name-template.ts'
+import { decidePvcCreate } from '../admission/pvc-restore.ts'
+import { isVolSyncOwned } from '../admission/volsync-objects.ts'
+import type { CatalogDiagnostic, CatalogEntry } from '../state/catalog-state.ts'
+import { objectKey, type PvcInfo, type TypedReference } from '../state/cluster-state.ts'
+import type { Snapshot } from '../state/snapshot.ts'
+
+export interface StatusExtras {
+  readonly configError: string | null
+  readonly clusterError: string | null
+  readonly tlsReloads: number
+  readonly tlsFailures: number
+  /** What readiness (/readyz) still waits for, when the caller knows it. */
+  readonly pending?: readonly string[]
+}
+
+export type BackupView =
+  | { readonly state: 'backup'; readonly source: string; readonly kind: string; readonly snapshots: number | null; readonly newest: string | null }
+  | { readonly state: 'none' }
+  | { readonly state: 'unknown'; readonly reason: string }
+
+export interface DestinationView {
+  readonly name: string
+  /** ready: latestImage is a VolumeSnapshot; not-ready: exists without a usable image; missing: no such RD. */
+  readonly state: 'ready' | 'not-ready' | 'missing'
+  readonly latestImage: TypedReference | null
+}
+
+export interface DecisionView {
+  readonly outcome: Outcome
+  readonly reason: string
+  readonly warning: string | null
+  readonly denial: string | null
+}
+
+export interface PvcView {
+  readonly namespace: string
+  readonly name: string
+  readonly dataSourceRef: TypedReference | null
+  readonly backup: BackupView
+  readonly destination: DestinationView
+  /** What a CREATE of this PVC (without dataSourceRef) would be decided now. */
+  readonly decision: DecisionView
+  /** Exists without a dataSourceRef although the catalog knows a backup: it started empty. */
+  readonly missedRestore: boolean
+}
+
+export interface SourceHealthView {
+  readonly name: string
+  readonly type: string
+  readonly ok: boolean
+  readonly stale: boolean
+  readonly lastSuccessAgeSeconds: number | null
+  readonly lastAttemptAgeSeconds: number | null
+  readonly error: string | null
+  readonly entries: readonly CatalogEntry[]
+  readonly diagnostics: readonly CatalogDiagnostic[]
+}
+
+export interface WatchView {
+  readonly resource: string
+  readonly lastListAgeSeconds: number | null
+  readonly lastEventAgeSeconds: number | null
+  readonly restarts: number
+  readonly error: string | null
+}
+
+export interface SummaryView {
+  /** True when nothing is pending: the cluster state is synced and every catalog source is current. */
+  readonly ready: boolean
+  /** What keeps the answers from being trustworthy yet; empty when ready. */
+  readonly pending: readonly string[]
+  /** What a person should look at although decisions work: missed restores, rejected reloads, errors. */
+  readonly warnings: readonly string[]
+}
+
+export interface StatusView {
+  readonly generatedAt: string
+  readonly summary: SummaryView
+  readonly pvcs: readonly PvcView[]
+  readonly sources: readonly SourceHealthView[]
+  readonly watches: readonly WatchView[]
+}
+
+export const ageSeconds = (now: number, at: number | null): number | null => (at === null ? null : Math.round((now - at) / 1000))
+
+/** A CREATE review as the API server would send it for this PVC, minus any dataSourceRef. */
+function syntheticCreate(pvc: PvcInfo): AdmissionInput {
+  return {
+    uid: `status:${pvc.namespace}/${pvc.name}`,
+    kind: { group: '', version: 'v1', kind: 'PersistentVolumeClaim' },
+    operation: 'CREATE',
+    namespace: pvc.namespace,
+    name: pvc.name,
+    object: {
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { name: pvc.name, namespace: pvc.namespace, labels: { ...pvc.labels } },
+      spec: {},
+    },
+    oldObject: null,
+    dryRun: true,
+  }
+}
+
+function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: ReadonlySet<string>): PvcView {
+  const answer = lookupBackup(snapshot.catalog, pvc.namespace, pvc.name, now, snapshot.staleAfterMs)
+  const backup: BackupView = answer.state === 'backup'
+    ? { state: 'backup', source: answer.entry.source, kind: answer.entry.kind, snapshots: answer.entry.snapshots, newest: answer.entry.newest ?? null }
+    : answer
+  const destinationName = renderName(snapshot.config.pvc.destinationName, { pvc: pvc.name, namespace: pvc.namespace })
+  const rd = snapshot.cluster.replicationDestinations.get(objectKey(pvc.namespace, destinationName))
+  const destination: DestinationView = {
+    name: destinationName,
+    state: !rd ? 'missing' : rd.latestImage?.kind === 'VolumeSnapshot' ? 'ready' : 'not-ready',
+    latestImage: rd?.latestImage ?? null,
+  }
+  const decided = decidePvcCreate(snapshot, syntheticCreate(pvc), now)
+  return {
+    namespace: pvc.namespace,
+    name: pvc.name,
+    dataSourceRef: pvc.dataSourceRef,
+    backup,
+    destination,
+    decision: { outcome: decided.outcome, reason: decided.reasons.join('; '), warning: decided.warnings[0] ?? null, denial: decided.denial ?? null },
+    // The guard's own rule: no dataSourceRef, created after a backup existed.
+    missedRestore: missed.has(objectKey(pvc.namespace, pvc.name)),
+  }
+}
+
+/** The directory source holds every PVC; the API-server source only participating ones. Filter both alike. */
+function participating(snapshot: Snapshot, pvc: PvcInfo): boolean {
+  return !isVolSyncOwned(pvc.labels) && matchesSelector(snapshot.config.pvc.selector, pvc.labels)
+}
+
+function sourceViews(snapshot: Snapshot, now: number): SourceHealthView[] {
+  return snapshot.catalog.sources.map((s) => ({
+    name: s.name,
+    type: s.type,
+    ok: s.error === null && s.lastSuccess !== null,
+    stale: s.lastSuccess === null || now - s.lastSuccess > snapshot.staleAfterMs,
+    lastSuccessAgeSeconds: ageSeconds(now, s.lastSuccess),
+    lastAttemptAgeSeconds: ageSeconds(now, s.lastAttempt),
+    error: s.error,
+    entries: s.entries,
+    diagnostics: s.diagnostics,
+  }))
+}
+
+function summary(snapshot: Snapshot, extras: StatusExtras, view: Omit<StatusView, 'summary' | 'generatedAt'>): SummaryView {
+  const pending: string[] = [...(extras.pending ?? [])]
+  const warnings: string[] = []
+  if (!snapshot.cluster.synced) pending.push('cluster state not synced yet')
+  if (extras.clusterError !== null) pending.push(`cluster state: ${extras.clusterError}`)
+  for (const s of view.sources) {
+    if (s.lastAttemptAgeSeconds === null) pending.push(`catalog source ${s.name} not polled yet`)
+    else if (s.stale) pending.push(`catalog source ${s.name} is not current${s.error !== null ? ` (${s.error})` : ''}`)
+    else if (s.error !== null) warnings.push(`catalog source ${s.name}: last poll failed: ${s.error}`)
+  }
+  for (const w of view.watches) if (w.error !== null) pending.push(`watch of ${w.resource}: ${w.error}`)
+  if (extras.configError !== null) warnings.push(`config reload rejected: ${extras.configError}`)
+  if (extras.tlsFailures > 0) warnings.push(`${extras.tlsFailures} failed TLS certificate reload${extras.tlsFailures === 1 ? '' : 's'}`)
+  const missed = view.pvcs.filter((p) => p.missedRestore).length
+  if (missed > 0) warnings.push(`${missed} PVC${missed === 1 ? '' : 's'} started empty although a backup exists`)
+  return { ready: pending.length === 0, pending, warnings }
+}
+
+export function statusView(snapshot: Snapshot, now: number, extras: StatusExtras): StatusView {
+  const missed = new Set(findMissedRestores(snapshot, now).map((m) => objectKey(m.pvc.namespace, m.pvc.name)))
+  const pvcs = [...snapshot.cluster.pvcs.values()]
+    .filter((pvc) => participating(snapshot, pvc))
+    .sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.namespace < b.namespace ? -1 : 1))
+    .map((pvc) => pvcView(snapshot, pvc, now, missed))
+  const watches: WatchView[] = snapshot.cluster.watches.map((w) => ({
+    resource: w.resource,
+    lastListAgeSeconds: ageSeconds(now, w.lastList),
+    lastEventAgeSeconds: ageSeconds(now, w.lastEvent),
+    restarts: w.restarts,
+    error: w.error,
+  }))
+  const partial = { pvcs, sources: sourceViews(snapshot, now), watches }
+  return { generatedAt: new Date(now).toISOString(), summary: summary(snapshot, extras, partial), ...partial }
+}
