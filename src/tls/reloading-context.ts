@@ -16,9 +16,7 @@ export type TlsReloadEvent =
   | { ok: true; reloads: number; failures: number; fingerprint256: string; notAfter: Date }
   | { ok: false; reloads: number; failures: number; error: string }
 
-export interface ReloadingTlsContextOptions {
-  certFile: string
-  keyFile: string
+interface ReloadingTlsContextCommonOptions {
   logger?: TlsReloadLogger
   /** Fallback re-check for when directory events are missed (network filesystems, replaced directories). 0 disables. Default 30 s. */
   pollIntervalMs?: number
@@ -28,6 +26,13 @@ export interface ReloadingTlsContextOptions {
   watch?: boolean
   onReload?: (event: TlsReloadEvent) => void
 }
+
+/**
+ * Either files to load and watch (cert-manager, `certs`), or a `pair` held in memory and replaced
+ * through applyPair() (self-managed TLS, where the certificate comes from a Secret via the API).
+ */
+export type ReloadingTlsContextOptions = ReloadingTlsContextCommonOptions &
+  ({ certFile: string; keyFile: string; pair?: undefined } | { pair: TlsPair; certFile?: undefined; keyFile?: undefined })
 
 /** tls.Server and https.Server (thus fastify's `server`) both satisfy this. */
 export type SecureContextTarget = Pick<TlsServer, 'setSecureContext'>
@@ -47,8 +52,9 @@ export class ReloadingTlsContext {
   /** Assignable after construction so metrics can be wired in later. */
   onReload: ((event: TlsReloadEvent) => void) | undefined
 
-  readonly #certFile: string
-  readonly #keyFile: string
+  // Both undefined when the pair is pushed through applyPair() instead of read from files.
+  readonly #certFile: string | undefined
+  readonly #keyFile: string | undefined
   readonly #logger: TlsReloadLogger
   readonly #debounceMs: number
   readonly #targets = new Map<SecureContextTarget, SecureContextOptions>()
@@ -62,21 +68,23 @@ export class ReloadingTlsContext {
   #closed = false
 
   constructor(options: ReloadingTlsContextOptions) {
-    this.#certFile = resolve(options.certFile)
-    this.#keyFile = resolve(options.keyFile)
+    this.#certFile = options.certFile === undefined ? undefined : resolve(options.certFile)
+    this.#keyFile = options.keyFile === undefined ? undefined : resolve(options.keyFile)
     this.#logger = options.logger ?? silentLogger
     this.#debounceMs = options.debounceMs ?? 100
     this.onReload = options.onReload
 
     // The initial pair must be good: there is no previous context to fall back to.
-    const pair = readPair(this.#certFile, this.#keyFile)
+    const pair = options.pair ? { cert: options.pair.cert, key: options.pair.key } : readPair(options.certFile, options.keyFile)
     const checked = validatePair(pair)
-    if (!checked.ok) throw new Error(`cannot use TLS certificate ${this.#certFile} with key ${this.#keyFile}: ${checked.error}`)
+    if (!checked.ok) throw new Error(`cannot use TLS certificate ${this.#certFile ?? '(in memory)'} with key ${this.#keyFile ?? '(in memory)'}: ${checked.error}`)
     this.#current = pair
     this.#currentDigest = digest(pair)
     this.#logger.info({ certFile: this.#certFile, ...summarize(checked.x509) }, 'loaded TLS certificate')
 
-    if (options.watch ?? true) this.#startWatching()
+    // An in-memory pair has nothing to watch or poll.
+    if (options.pair) return
+    if (options.watch ?? true) this.#startWatching(options.certFile, options.keyFile)
     const pollIntervalMs = options.pollIntervalMs ?? 30_000
     if (pollIntervalMs > 0) {
       this.#pollTimer = setInterval(() => this.checkNow(), pollIntervalMs)
@@ -102,9 +110,9 @@ export class ReloadingTlsContext {
     }
   }
 
-  /** Re-reads the files now; also what the watcher and the poll call. */
+  /** Re-reads the files now; also what the watcher and the poll call. A no-op for an in-memory pair. */
   checkNow(): CheckResult {
-    if (this.#closed) return 'unchanged'
+    if (this.#closed || this.#certFile === undefined || this.#keyFile === undefined) return 'unchanged'
     let pair: TlsPair
     try {
       pair = readPair(this.#certFile, this.#keyFile)
@@ -112,6 +120,21 @@ export class ReloadingTlsContext {
       const code = (error as NodeJS.ErrnoException).code ?? 'unknown'
       return this.#reject(`read:${code}`, `cannot read certificate or key (${code})`)
     }
+    return this.#offer(pair)
+  }
+
+  /**
+   * Serves `pair` from now on, validated exactly like a reloaded file pair (a bad pair is rejected
+   * and the previous one kept). Only for a context created with `pair`: on a file-backed one the
+   * next file check would silently put the files' pair back, so that is refused.
+   */
+  applyPair(pair: TlsPair): CheckResult {
+    if (this.#certFile !== undefined) throw new Error('applyPair() needs a context created with `pair`; this one serves files')
+    if (this.#closed) return 'unchanged'
+    return this.#offer({ cert: pair.cert, key: pair.key })
+  }
+
+  #offer(pair: TlsPair): CheckResult {
     const pairDigest = digest(pair)
     if (pairDigest === this.#currentDigest) {
       this.#rejectedKey = undefined
@@ -150,8 +173,8 @@ export class ReloadingTlsContext {
 
   // Kubernetes Secret volumes swap a `..data` symlink, which replaces the files without touching
   // their old inodes; only the containing directory sees that, so the directory is watched.
-  #startWatching(): void {
-    for (const dir of new Set([dirname(this.#certFile), dirname(this.#keyFile)])) {
+  #startWatching(certFile: string, keyFile: string): void {
+    for (const dir of new Set([dirname(certFile), dirname(keyFile)])) {
       try {
         const watcher = watch(dir, { persistent: false }, () => this.#schedule())
         watcher.on('error', (error) => {

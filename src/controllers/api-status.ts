@@ -1,0 +1,29 @@
+// Reading failures from @kubernetes/client-node: an ApiException carries the HTTP code, and its
+// body is the apiserver's Status as unparsed JSON text.
+import { ApiException } from '@kubernetes/client-node'
+
+/** The HTTP status of a failed API call, or undefined for a failure that never got an answer. */
+export function apiStatusCode(error: unknown): number | undefined {
+  return error instanceof ApiException ? error.code : undefined
+}
+
+/** A one-line description for logs: code, reason and the Status message when there is one. */
+export function describeApiError(error: unknown): string {
+  if (!(error instanceof ApiException)) return error instanceof Error ? error.message : String(error)
+  const status = parseStatus(error.body)
+  const reason = typeof status?.reason === 'string' ? ` ${status.reason}` : ''
+  const message = typeof status?.message === 'string' ? `: ${status.message}` : ''
+  return `HTTP ${error.code}${reason}${message}`
+}
+
+function parseStatus(body: unknown): Record<string, unknown> | undefined {
+  let value: unknown = body
+  if (typeof body === 'string') {
+    try {
+      value = JSON.parse(body)
+    } catch {
+      return undefined
+    }
+  }
+  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+}
