@@ -11,6 +11,11 @@ export interface ApiClusterSourceOptions {
   readonly pvcLabelSelector?: string
   /** Restricts the Secret watch; default: all Secrets (key names are kept, never values). */
   readonly secretLabelSelector?: string
+  /**
+   * Watch Secrets at all (default true). Only prewarm.requireSecret needs them; without it the
+   * server needs no permission on Secrets outside its own namespace.
+   */
+  readonly watchSecrets?: boolean
   /** At most one publish per this many ms; default 100. The first complete sync publishes at once. */
   readonly publishIntervalMs?: number
   readonly watchdogMs?: number
@@ -102,13 +107,14 @@ export class ApiClusterSource {
     const rss = watch<ReplicationSourceInfo>('replicationsources.volsync.backube', `${volsync}/replicationsources`, replicationSourceInfo)
     const nss = watch<string>('namespaces', '/api/v1/namespaces', (_o, _ns, name) => name)
     const pvcs = watch<PvcInfo>('persistentvolumeclaims', '/api/v1/persistentvolumeclaims', pvcInfo, options.pvcLabelSelector)
-    const secrets = watch<readonly string[]>('secrets', '/api/v1/secrets', secretKeys, options.secretLabelSelector)
+    const secrets = options.watchSecrets === false ? undefined : watch<readonly string[]>('secrets', '/api/v1/secrets', secretKeys, options.secretLabelSelector)
 
     const replicationDestinations = derived(rds, (entries) => new Map(entries))
     const replicationSources = derived(rss, (entries) => new Map(entries))
     const namespaces = derived(nss, (entries) => new Set([...entries].map(([, name]) => name)))
     const pvcMap = derived(pvcs, (entries) => new Map(entries))
-    const secretMap = derived(secrets, (entries) => new Map(entries))
+    const noSecrets: ReadonlyMap<string, readonly string[]> = new Map()
+    const secretMap = secrets ? derived(secrets, (entries) => new Map(entries)) : () => noSecrets
     this.#build = () => ({
       origin: this.#origin,
       synced: this.loaded,

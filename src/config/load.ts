@@ -101,6 +101,9 @@ function crossCheck(config: Config): void {
     if (source.s3) checkS3Credentials(source.s3, `${at}.s3`)
     if (source.type === 'restic' || source.type === 'kopia') checkIdentity(source.identity, `${at}.identity`)
   })
+  if (config.server.tls.selfManaged && config.state.directory !== undefined) {
+    throw new ConfigError('server.tls.selfManaged: needs the API server (its Secret and webhook configurations); remove state.directory or selfManaged')
+  }
   if (!config.pvc.destinationName.includes('{{pvc}}')) {
     throw new ConfigError('pvc.destinationName: must contain {{pvc}} so each PVC gets its own ReplicationDestination')
   }

@@ -18,6 +18,8 @@ export interface MissedRestore {
 export function findMissedRestores(snapshot: Snapshot, now: number): MissedRestore[] {
   const { config, cluster, catalog } = snapshot
   const missed: MissedRestore[] = []
+  // A partial first list could show a PVC without the RS to pause: judge only a complete view.
+  if (!cluster.synced) return missed
   for (const pvc of cluster.pvcs.values()) {
     if (pvc.dataSourceRef !== null || pvc.createdAt === null) continue
     if (!matchesSelector(config.pvc.selector, pvc.labels)) continue

@@ -1,4 +1,5 @@
-// Wires the loops (config watch, cluster-state directory, catalog poller) to the state store and
+// Wires the loops (config watch, cluster state from a directory or the API server, catalog
+// poller, and with an API server the Lease and the leader's controllers) to the state store and
 // the two servers. `serve` runs it; server tests start it in-process on port 0.
 import type { Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
@@ -12,10 +13,11 @@ import type { Config } from '../config/schema.ts'
 import { ConfigWatcher } from '../config/watch.ts'
 import type { Logger } from '../log.ts'
 import { StateStore } from '../state/store.ts'
-import { ReloadingTlsContext } from '../tls/reloading-context.ts'
+import { ReloadingTlsContext, type TlsPair, type TlsReloadEvent } from '../tls/reloading-context.ts'
 import { ensureDevCertificate } from '../tls/write-certificates.ts'
 import { buildMetricsServer, buildWebhookServer } from './app.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
+import { type LiveCluster, startLiveCluster } from './live-cluster.ts'
 import { statusDocument } from './status.ts'
 
 export interface RuntimeOptions {
@@ -43,25 +45,51 @@ function url(protocol: string, app: FastifyInstance): string {
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, log } = options
   const directory = config.state.directory
-  if (!directory) {
-    throw new Error('state.directory is not set: this version reads cluster state from YAML files only (the API-server source arrives with the live-cluster issue)')
-  }
   if (config.server.devCertificate) {
     const { created, caFile } = await ensureDevCertificate(config.server.tls.certFile, config.server.tls.keyFile)
     if (created) log.info({ certFile: config.server.tls.certFile, caFile }, 'created a self-signed development certificate')
   }
 
   const store = new StateStore(config)
-  const metrics = createMetrics(() => store.current)
-  const tls = new ReloadingTlsContext({
-    certFile: config.server.tls.certFile,
-    keyFile: config.server.tls.keyFile,
-    logger: log,
-    onReload: (event) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' }),
-  })
-
-  const cluster = new DirectoryClusterSource(directory, (state) => store.publish({ cluster: state }), log)
-  await cluster.start()
+  // Declared before the metrics that read it; assigned once the cluster source exists.
+  let live: LiveCluster | undefined
+  const metrics = createMetrics(() => store.current, () => live?.isLeader() ?? false)
+  const onReload = (event: TlsReloadEvent) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' })
+  // Offline: YAML files. Otherwise the API server, with a Lease and the leader's controllers.
+  let cluster: { readonly loaded: boolean; readonly lastError: string | null; stop(): void | Promise<void> }
+  let tls: ReloadingTlsContext
+  if (directory) {
+    const offline = new DirectoryClusterSource(directory, (state) => store.publish({ cluster: state }), log)
+    await offline.start()
+    cluster = offline
+    tls = new ReloadingTlsContext({ certFile: config.server.tls.certFile, keyFile: config.server.tls.keyFile, logger: log, onReload })
+  } else {
+    // Self-managed TLS: each new certificate from the Secret goes to the context, once it exists.
+    let latest: TlsPair | undefined
+    let selfManagedContext: ReloadingTlsContext | undefined
+    const started = startLiveCluster(config, store, metrics, log, {
+      onCertificate: (pair) => {
+        latest = pair
+        selfManagedContext?.applyPair(pair)
+      },
+    })
+    live = started
+    cluster = { get loaded() { return started.source.loaded }, get lastError() { return started.source.lastError }, stop: () => started.stop() }
+    try {
+      const first = started.firstCertificate()
+      if (first) {
+        // The server cannot listen before it has a certificate: wait for the Secret (the leader creates it).
+        const pair = await first
+        selfManagedContext = new ReloadingTlsContext({ pair: latest ?? pair, logger: log, onReload })
+        tls = selfManagedContext
+      } else {
+        tls = new ReloadingTlsContext({ certFile: config.server.tls.certFile, keyFile: config.server.tls.keyFile, logger: log, onReload })
+      }
+    } catch (error) {
+      await started.stop()
+      throw error
+    }
+  }
 
   const sourceContext = createSourceContext()
   const startPoller = (cfg: Config): CatalogPoller => {
@@ -114,8 +142,11 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         ...(poller.firstPollDone ? [] : ['first catalog poll not finished']),
       ],
     },
-    // The pre-warm controller that acts on this arrives with the live-cluster issue.
-    onNudge: (nudge) => log.info({ nudge }, 'pre-warm requested'),
+    // A `wait` decision: the leader's pre-warm controller creates or triggers that RD now.
+    onNudge: (nudge) => {
+      log.info({ nudge }, 'pre-warm requested')
+      live?.nudge(nudge)
+    },
   })
   // buildWebhookServer passes `https` options, so its server is an https.Server.
   const stopTls = tls.applyTo(webhook.server as unknown as Server)
@@ -127,7 +158,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const stopLoops = async () => {
     watcher?.stop()
     poller.stop()
-    cluster.stop()
+    await cluster.stop()
     stopTls()
     tls.close()
     await Promise.allSettled([webhook.close(), statusApp.close()])
