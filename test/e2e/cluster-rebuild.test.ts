@@ -92,6 +92,12 @@ t.test('a PVC created before its RD is ready waits, and its RD is created at onc
   t.same(decodePatch(review)[0], { op: 'add', path: '/spec/dataSourceRef', value: { apiGroup: 'volsync.backube', kind: 'ReplicationDestination', name: 'paperless-dst' } })
   const created = await eventually('the nudged pre-warm to create paperless-dst', async () => rd('home', 'paperless-dst'))
   t.match(field(created, 'spec.trigger.manual'), /^prewarm-/)
+
+  // The RD gains its latestImage while the PVC waits: the next decision for it (a retry, or the
+  // populator's view) is a restore from that image.
+  fake.seed({ ...created, status: { lastManualSync: field(created, 'spec.trigger.manual'), latestImage: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'volsync-paperless-dst-dest-1' } } })
+  await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get('home/paperless-dst')?.latestImage ? true : undefined))
+  t.equal((await decisionOf('home', 'paperless')).decision, 'restore')
 })
 
 t.test('a PVC created after its RD synced is restored; a fresh app gets nothing', async (t) => {
