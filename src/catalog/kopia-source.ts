@@ -6,6 +6,7 @@ import { compileIdentityPattern, combineIdentities } from '../config/identity-pa
 import { readSecretFile } from '../config/secret-file.ts'
 import type { KopiaSourceSnapshots } from '../kopia/repository.ts'
 import { catalogEntry } from './catalog-entry.ts'
+import { groupByPvc } from './group-by-pvc.ts'
 import { summarizeKopiaSources } from './kopia-summary.ts'
 import { type KopiaWhere, openKopia, type OpenedKopia } from './opened-kopia.ts'
 import type { CatalogSource } from './source.ts'
@@ -38,19 +39,8 @@ export function kopiaSource(config: KopiaSourceConfig): CatalogSource {
         opened = undefined
         opened = await openKopia(store, password, where, signal)
       }
-      const byPvc = new Map<string, { namespace: string; pvc: string; sources: KopiaSourceSnapshots[] }>()
-      for (const source of await opened.repository.poll(signal)) {
-        const owner = ownerOf(source)
-        if (!owner) continue
-        const key = `${owner.namespace}/${owner.pvc}`
-        const group = byPvc.get(key) ?? { ...owner, sources: [] }
-        group.sources.push(source)
-        byPvc.set(key, group)
-      }
-      const entries = [...byPvc.keys()].sort().map((key) => {
-        const { namespace, pvc, sources } = byPvc.get(key)!
-        return catalogEntry(config.name, namespace, pvc, 'kopia', summarizeKopiaSources(sources))
-      })
+      const entries = groupByPvc(await opened.repository.poll(signal), ownerOf)
+        .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'kopia', summarizeKopiaSources(items)))
       return { entries, repositories: [opened.reference] }
     },
   }

@@ -5,6 +5,7 @@ import { readSecretFile } from '../config/secret-file.ts'
 import type { ResticKeyCache } from '../restic/key-cache.ts'
 import { ResticRepository, type ResticSnapshot } from '../restic/repository.ts'
 import { catalogEntry } from './catalog-entry.ts'
+import { groupByPvc } from './group-by-pvc.ts'
 import { combineIdentities, compileIdentityPattern, type IdentityPattern, type PvcIdentity } from '../config/identity-pattern.ts'
 import { summarizeResticSnapshots } from './restic-summary.ts'
 import type { CatalogSource } from './source.ts'
@@ -46,19 +47,8 @@ export function resticSource(config: ResticSourceConfig, context: { readonly res
         opened = undefined
         opened = { password, repository: await ResticRepository.open(store, password, { signal, keyCache: context.resticKeys }) }
       }
-      const byPvc = new Map<string, { namespace: string; pvc: string; snapshots: ResticSnapshot[] }>()
-      for (const snapshot of await opened.repository.listSnapshots(signal)) {
-        const owner = ownerOf(snapshot)
-        if (!owner) continue
-        const key = `${owner.namespace}/${owner.pvc}`
-        const group = byPvc.get(key) ?? { ...owner, snapshots: [] }
-        group.snapshots.push(snapshot)
-        byPvc.set(key, group)
-      }
-      const entries = [...byPvc.keys()].sort().map((key) => {
-        const { namespace, pvc, snapshots } = byPvc.get(key)!
-        return catalogEntry(config.name, namespace, pvc, 'restic', summarizeResticSnapshots(snapshots))
-      })
+      const entries = groupByPvc(await opened.repository.listSnapshots(signal), ownerOf)
+        .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'restic', summarizeResticSnapshots(items)))
       return { entries }
     },
   }

@@ -42,8 +42,9 @@ const EXPECTED = [
   ['media', 'sonarr', 'kopia', 1, '2026-03-11T03:00:00.000Z', 50],
 ]
 
+/** Waits for the off-thread derivation; the bound (60 s) only guards against a hang. */
 async function eventually(verdict: () => PasswordVerdict): Promise<PasswordVerdict> {
-  for (let i = 0; i < 200; i++) {
+  for (let i = 0; i < 2400; i++) {
     const answer = verdict()
     if (answer !== 'unknown') return answer
     await new Promise((resolve) => setTimeout(resolve, 25))

@@ -15,6 +15,7 @@ import {
   type KubernetesObject,
   type V1Secret,
 } from '@kubernetes/client-node'
+import { Condition } from '../support/condition.ts'
 import { FakeKubeApi, field, type JsonObject } from '../support/fake-kube-api.ts'
 
 type Test = Parameters<NonNullable<Parameters<typeof t.test>[0]>>[0]
@@ -79,24 +80,6 @@ class WatchLog {
   }
 }
 
-/** Resolves waits on client-side state (an informer's cache), re-checked whenever notify() runs. */
-class Signal {
-  #waiters = new Set<{ predicate: () => boolean; resolve: () => void }>()
-
-  notify = (): void => {
-    for (const w of [...this.#waiters]) {
-      if (w.predicate()) {
-        this.#waiters.delete(w)
-        w.resolve()
-      }
-    }
-  }
-
-  until(predicate: () => boolean): Promise<void> {
-    if (predicate()) return Promise.resolve()
-    return new Promise((resolve) => this.#waiters.add({ predicate, resolve }))
-  }
-}
 
 async function watch(t: Test, fake: FakeKubeApi, path: string, query: Record<string, string | number | boolean | undefined>): Promise<WatchLog> {
   const log = new WatchLog()
@@ -438,7 +421,7 @@ t.test('an informer lists once, resumes after a graceful end, relists after 410'
   )
   const added: string[] = []
   const errors: unknown[] = []
-  const changed = new Signal()
+  const changed = new Condition()
   informer.on('add', (o) => {
     added.push(o.metadata?.name ?? '')
     changed.notify()
@@ -482,7 +465,7 @@ t.test('makeInformer with a label selector sees only matching objects', async (t
   const fake = await startFake(t)
   const core = fake.kubeConfig().makeApiClient(CoreV1Api)
   const informer = makeInformer<V1Secret>(fake.kubeConfig(), '/api/v1/namespaces/media/secrets', () => core.listNamespacedSecret({ namespace: 'media', labelSelector: 'app=x' }), 'app=x')
-  const changed = new Signal()
+  const changed = new Condition()
   informer.on('add', changed.notify)
   t.teardown(() => informer.stop())
   await informer.start()

@@ -4,28 +4,14 @@ import t from 'tap'
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node'
 import { InformerSupervisor, backoffDelay, type InformerOptions, type KubeObject } from '../../src/cluster/informer-supervisor.ts'
 import type { WatchHealth } from '../../src/state/cluster-state.ts'
+import { Condition } from '../support/condition.ts'
 import { FakeKubeApi } from '../support/fake-kube-api.ts'
 
 type Test = Parameters<NonNullable<Parameters<typeof t.test>[0]>>[0]
 
 /** Resolves waits on the supervisor's side, re-checked on every onChange. */
-class Changes {
+class Changes extends Condition {
   readonly health: WatchHealth[] = []
-  #waiters = new Set<{ predicate: () => boolean; resolve: () => void }>()
-
-  notify = (): void => {
-    for (const w of [...this.#waiters]) {
-      if (w.predicate()) {
-        this.#waiters.delete(w)
-        w.resolve()
-      }
-    }
-  }
-
-  until(predicate: () => boolean): Promise<void> {
-    if (predicate()) return Promise.resolve()
-    return new Promise((resolve) => this.#waiters.add({ predicate, resolve }))
-  }
 }
 
 const silent = { info() {}, warn() {} }

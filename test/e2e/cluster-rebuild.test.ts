@@ -10,6 +10,9 @@ import { FakeKubeApi, field, type JsonObject } from '../support/fake-kube-api.ts
 import { RESTIC_FIXTURES, RESTIC_PASSWORD } from '../support/restic-layout.ts'
 import { decodePatch, eventually, httpGet, makeCertificates, startTestRuntime, tempDir, WebhookClient, type Review } from '../support/live-webhook.ts'
 
+/** Bound on every wait below: it only guards against a hang (a busy 2-core CI machine is slow). */
+const WAIT_MS = 30_000
+
 const dir = await tempDir(t, 'rebuild')
 // The backups: media/jellyfin (3 snapshots), home/paperless (1), media/bazarr (initialized, none).
 const repos = join(dir, 'repos')
@@ -73,8 +76,8 @@ const decisionOf = async (ns: string, name: string) => {
 }
 
 t.test('the leader creates and triggers an RD for every backup whose namespace exists, and only those', async (t) => {
-  await eventually('replica-a to lead', async () => (field(fake.get('leases.coordination.k8s.io', 'volsync-system', 'volsync-autorestore') ?? {}, 'spec.holderIdentity') === 'replica-a' ? true : undefined))
-  const jellyfin = await eventually('jellyfin-dst to be created', async () => rd('media', 'jellyfin-dst'), 20_000)
+  await eventually('replica-a to lead', async () => (field(fake.get('leases.coordination.k8s.io', 'volsync-system', 'volsync-autorestore') ?? {}, 'spec.holderIdentity') === 'replica-a' ? true : undefined), WAIT_MS)
+  const jellyfin = await eventually('jellyfin-dst to be created', async () => rd('media', 'jellyfin-dst'), WAIT_MS)
   t.match(field(jellyfin, 'spec.trigger.manual'), /^prewarm-\d+$/, 'a manual trigger: it restores once, now')
   t.equal(field(jellyfin, 'spec.restic.copyMethod'), 'Snapshot')
   t.equal(field(jellyfin, 'spec.restic.repository'), 'jellyfin-restic-secret', 'the template, rendered for the PVC')
@@ -85,18 +88,18 @@ t.test('the leader creates and triggers an RD for every backup whose namespace e
 
 t.test('a PVC created before its RD is ready waits, and its RD is created at once', async (t) => {
   fake.seed(namespace('home'))
-  await eventually('the namespace to reach the snapshot', async () => (runtime.store.current.cluster.namespaces.has('home') ? true : undefined))
+  await eventually('the namespace to reach the snapshot', async () => (runtime.store.current.cluster.namespaces.has('home') ? true : undefined), WAIT_MS)
   const { review, decision } = await decisionOf('home', 'paperless')
   t.equal(decision, 'wait')
   t.match(review.response.warnings?.[0], /waiting for ReplicationDestination paperless-dst to restore home\/paperless/)
   t.same(decodePatch(review)[0], { op: 'add', path: '/spec/dataSourceRef', value: { apiGroup: 'volsync.backube', kind: 'ReplicationDestination', name: 'paperless-dst' } })
-  const created = await eventually('the nudged pre-warm to create paperless-dst', async () => rd('home', 'paperless-dst'))
+  const created = await eventually('the nudged pre-warm to create paperless-dst', async () => rd('home', 'paperless-dst'), WAIT_MS)
   t.match(field(created, 'spec.trigger.manual'), /^prewarm-/)
 
   // The RD gains its latestImage while the PVC waits: the next decision for it (a retry, or the
   // populator's view) is a restore from that image.
   fake.seed({ ...created, status: { lastManualSync: field(created, 'spec.trigger.manual'), latestImage: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'volsync-paperless-dst-dest-1' } } })
-  await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get('home/paperless-dst')?.latestImage ? true : undefined))
+  await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get('home/paperless-dst')?.latestImage ? true : undefined), WAIT_MS)
   t.equal((await decisionOf('home', 'paperless')).decision, 'restore')
 })
 
@@ -104,7 +107,7 @@ t.test('a PVC created after its RD synced is restored; a fresh app gets nothing'
   await fake.waitFor(() => rd('media', 'jellyfin-dst') !== undefined)
   const current = rd('media', 'jellyfin-dst') as JsonObject
   fake.seed({ ...current, status: { lastManualSync: field(current, 'spec.trigger.manual'), latestImage: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'volsync-jellyfin-dst-dest-1' } } })
-  await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get('media/jellyfin-dst')?.latestImage ? true : undefined))
+  await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get('media/jellyfin-dst')?.latestImage ? true : undefined), WAIT_MS)
   const restored = await decisionOf('media', 'jellyfin')
   t.equal(restored.decision, 'restore')
   t.same(decodePatch(restored.review)[0]?.path, '/spec/dataSourceRef')
@@ -115,9 +118,9 @@ t.test('a PVC created after its RD synced is restored; a fresh app gets nothing'
 })
 
 t.test('a PVC that slipped through is reported and its ReplicationSource paused', async (t) => {
-  const event = await eventually('a MissedRestore Event', async () => fake.list('events', 'media').find((e) => field(e, 'reason') === 'MissedRestore'))
+  const event = await eventually('a MissedRestore Event', async () => fake.list('events', 'media').find((e) => field(e, 'reason') === 'MissedRestore'), WAIT_MS)
   t.equal(field(event, 'involvedObject.name'), 'jellyfin-cache')
-  const paused = await eventually('the ReplicationSource to be paused', async () => (field(fake.get('replicationsources', 'media', 'jellyfin-cache') ?? {}, 'spec.paused') === true ? true : undefined))
+  const paused = await eventually('the ReplicationSource to be paused', async () => (field(fake.get('replicationsources', 'media', 'jellyfin-cache') ?? {}, 'spec.paused') === true ? true : undefined), WAIT_MS)
   t.ok(paused)
   const status = JSON.parse((await httpGet(`${runtime.metricsUrl}/status`, { accept: 'application/json' })).text) as { pvcs: Array<{ name: string; missedRestore: boolean }> }
   t.same(status.pvcs.filter((p) => p.missedRestore).map((p) => p.name), ['jellyfin-cache'])

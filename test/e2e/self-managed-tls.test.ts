@@ -9,6 +9,9 @@ import { stringify } from 'yaml'
 import { FakeKubeApi, field } from '../support/fake-kube-api.ts'
 import { eventually, startTestRuntime, tempDir, WebhookClient } from '../support/live-webhook.ts'
 
+/** Bound on every wait below: it only guards against a hang (a busy 2-core CI machine is slow). */
+const WAIT_MS = 30_000
+
 const dir = await tempDir(t, 'self-tls')
 const fake = await FakeKubeApi.start()
 t.teardown(() => fake.close())
@@ -41,7 +44,7 @@ t.test('the webhook serves the certificate it keeps in its Secret, trusted throu
     const validating = field(fake.get('validatingwebhookconfigurations', '', 'volsync-autorestore')!, 'webhooks') as Array<{ clientConfig: { caBundle?: string } }>
     const a = mutating[0]?.clientConfig.caBundle
     return a && a === validating[0]?.clientConfig.caBundle ? a : undefined
-  })
+  }, WAIT_MS)
   const ca = Buffer.from(bundle, 'base64').toString('utf8')
   t.match(ca, /^-----BEGIN CERTIFICATE-----/)
   const client = new WebhookClient(runtime.webhookUrl, { ca, servername: 'volsync-autorestore.volsync-system.svc' })
