@@ -66,6 +66,13 @@ t.test('errors name the key path', async (t) => {
   t.throws(() => loadConfigFile('/nonexistent/config.yaml'), ConfigError)
 })
 
+t.test('the in-cluster example config is valid', async (t) => {
+  const config = loadConfigFile('examples/config-cluster.yaml')
+  t.equal(config.state.directory, undefined, 'cluster state from the API server')
+  t.equal(config.server.tls.selfManaged?.secretName, 'volsync-autorestore-tls')
+  t.same(config.catalog.sources.map((s) => s.type), ['s3-prefix', 'kopia'])
+})
+
 t.test('catalog sources get their own defaults, and only their own', async (t) => {
   const config = parseConfig('catalog: {sources: [{name: g, type: s3-prefix, s3: {bucket: backups}}, {name: r, type: restic, filesystem: {path: /r}, passwordFile: /p}]}')
   const [prefix, restic] = config.catalog.sources
