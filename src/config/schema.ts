@@ -56,7 +56,7 @@ const Server = Type.Object({
 }, strict)
 
 const State = Type.Object({
-  /** Offline cluster state: Kubernetes objects as YAML files. Absent: the API server (live-cluster issue). */
+  /** Offline cluster state: Kubernetes objects as YAML files. Absent: the API server (see kube). */
   directory: Type.Optional(Type.String({ minLength: 1 })),
 }, strict)
 

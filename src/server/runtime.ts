@@ -118,7 +118,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
             poller.stop()
             poller = startPoller(next)
           }
-          for (const key of ['server', 'state', 'log'] as const) {
+          for (const key of ['server', 'state', 'kube', 'log'] as const) {
             if (!isDeepStrictEqual(previous[key], next[key])) log.warn({ key }, `config key ${key} changed: it takes effect after a restart`)
           }
           log.info({ generation: store.current.generation }, 'configuration reloaded')
