@@ -70,5 +70,5 @@ export function loadKubeConfig(options: KubeConfigOptions = {}): KubeConfig {
     return requireCluster(kc, `kubeconfig ${existing.join(', ')}`)
   }
   tried.push(fromEnv.length > 0 ? `KUBECONFIG (${fromEnv.join(', ')}: not found)` : `${defaultFile} (not found; KUBECONFIG not set)`)
-  throw new Error(`no Kubernetes API credentials found; tried: ${tried.join('; ')}. Pass a kubeconfig file, or run in a pod with a service account`)
+  throw new Error(`no Kubernetes API credentials found; tried: ${tried.join('; ')}. Set kube.kubeconfig to a kubeconfig file, run in a pod with a service account, or set state.directory to read cluster state from YAML files instead`)
 }
