@@ -6,6 +6,7 @@ import { compileIdentityPattern, combineIdentities } from '../config/identity-pa
 import { readSecretFile } from '../config/secret-file.ts'
 import type { KopiaSourceSnapshots } from '../kopia/repository.ts'
 import { catalogEntry } from './catalog-entry.ts'
+import { OpenedRepositories } from './opened-repositories.ts'
 import { groupByPvc } from './group-by-pvc.ts'
 import { summarizeKopiaSources } from './kopia-summary.ts'
 import { type KopiaWhere, openKopia, type OpenedKopia } from './opened-kopia.ts'
@@ -28,20 +29,17 @@ export function kopiaSource(config: KopiaSourceConfig): CatalogSource {
     ? { s3: { bucket: config.s3.bucket, prefix: config.s3.prefix.replace(/\/+$/, '') } }
     : { filesystem: config.filesystem!.path }
   const ownerOf = kopiaSourceOwner(config.identity)
-  let opened: OpenedKopia | undefined
+  const opened = new OpenedRepositories<OpenedKopia>()
 
   return {
     name: config.name,
     type: 'kopia',
     async poll(signal) {
       const password = await readSecretFile(config.passwordFile, 'passwordFile')
-      if (opened?.password !== password) {
-        opened = undefined
-        opened = await openKopia(store, password, where, signal)
-      }
-      const entries = groupByPvc(await opened.repository.poll(signal), ownerOf)
+      const kopia = await opened.get('', password, () => openKopia(store, password, where, signal))
+      const entries = groupByPvc(await kopia.repository.poll(signal), ownerOf)
         .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'kopia', summarizeKopiaSources(items)))
-      return { entries, repositories: [opened.reference] }
+      return { entries, repositories: [kopia.reference] }
     },
   }
 }

@@ -5,6 +5,7 @@ import { readSecretFile } from '../config/secret-file.ts'
 import type { ResticKeyCache } from '../restic/key-cache.ts'
 import { ResticRepository, type ResticSnapshot } from '../restic/repository.ts'
 import { catalogEntry } from './catalog-entry.ts'
+import { OpenedRepositories } from './opened-repositories.ts'
 import { groupByPvc } from './group-by-pvc.ts'
 import { combineIdentities, compileIdentityPattern, type IdentityPattern, type PvcIdentity } from '../config/identity-pattern.ts'
 import { summarizeResticSnapshots } from './restic-summary.ts'
@@ -36,18 +37,15 @@ export function resticSnapshotOwner(identity: ResticSourceConfig['identity']): (
 export function resticSource(config: ResticSourceConfig, context: { readonly resticKeys: ResticKeyCache }): CatalogSource {
   const store = storeFor(config, true)
   const ownerOf = resticSnapshotOwner(config.identity)
-  let opened: { readonly password: string; readonly repository: ResticRepository } | undefined
+  const opened = new OpenedRepositories<ResticRepository>()
 
   return {
     name: config.name,
     type: 'restic',
     async poll(signal) {
       const password = await readSecretFile(config.passwordFile, 'passwordFile')
-      if (opened?.password !== password) {
-        opened = undefined
-        opened = { password, repository: await ResticRepository.open(store, password, { signal, keyCache: context.resticKeys }) }
-      }
-      const entries = groupByPvc(await opened.repository.listSnapshots(signal), ownerOf)
+      const repository = await opened.get('', password, () => ResticRepository.open(store, password, { signal, keyCache: context.resticKeys }))
+      const entries = groupByPvc(await repository.listSnapshots(signal), ownerOf)
         .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'restic', summarizeResticSnapshots(items)))
       return { entries }
     },

@@ -16,6 +16,7 @@ import type { CatalogSource } from './source.ts'
 import { storeFor } from './source-store.ts'
 import { summarizeKopiaSources } from './kopia-summary.ts'
 import { openKopia, type OpenedKopia } from './opened-kopia.ts'
+import { OpenedRepositories } from './opened-repositories.ts'
 import { summarizeResticSnapshots } from './restic-summary.ts'
 
 const KOPIA_FORMAT_BLOB = 'kopia.repository'
@@ -40,8 +41,8 @@ function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: str
 export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixContext): CatalogSource {
   const store = storeFor(config, true)
   // Opened repositories survive across polls: their snapshot files are read once.
-  const openedRestic = new Map<string, { readonly password: string; readonly repository: ResticRepository }>()
-  const openedKopia = new Map<string, OpenedKopia>()
+  const openedRestic = new OpenedRepositories<ResticRepository>()
+  const openedKopia = new OpenedRepositories<OpenedKopia>()
 
   const entry = (namespace: string, pvc: string, kind: 'restic' | 'kopia', summary: SnapshotSummary): CatalogEntry => catalogEntry(config.name, namespace, pvc, kind, summary)
 
@@ -54,15 +55,11 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
   async function readRestic(namespace: string, pvc: string, repo: BlobStore, listed: readonly BlobInfo[], password: string, signal: AbortSignal): Promise<Found> {
     const key = `${namespace}/${pvc}`
     try {
-      let cached = openedRestic.get(key)
-      if (cached?.password !== password) {
-        cached = { password, repository: await ResticRepository.open(repo, password, { signal, keyCache: context.resticKeys }) }
-        openedRestic.set(key, cached)
-      }
-      const snapshots = await cached.repository.listSnapshots(signal)
+      const repository = await openedRestic.get(key, password, () => ResticRepository.open(repo, password, { signal, keyCache: context.resticKeys }))
+      const snapshots = await repository.listSnapshots(signal)
       return { entry: entry(namespace, pvc, 'restic', summarizeResticSnapshots(snapshots)) }
     } catch (error) {
-      openedRestic.delete(key)
+      openedRestic.forget(key)
       // An outage fails the whole poll (last known state kept); a bad repository is one diagnostic.
       if (!(error instanceof ResticError) || error.code === 'storage') throw error
       return { entry: entry(namespace, pvc, 'restic', listingSummary(listed)), diagnostic: unreadable(namespace, pvc, repo, error.message) }
@@ -73,17 +70,13 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
   async function readKopia(namespace: string, pvc: string, repo: BlobStore, password: string, signal: AbortSignal): Promise<Found> {
     const key = `${namespace}/${pvc}`
     try {
-      let cached = openedKopia.get(key)
-      if (cached?.password !== password) {
-        const s3 = s3Where(config, `${namespace}/${pvc}/`)
-        cached = await openKopia(repo, password, s3 ? { s3 } : { filesystem: repo.location }, signal)
-        openedKopia.set(key, cached)
-      }
+      const s3 = s3Where(config, `${namespace}/${pvc}/`)
+      const cached = await openedKopia.get(key, password, () => openKopia(repo, password, s3 ? { s3 } : { filesystem: repo.location }, signal))
       const summary = summarizeKopiaSources(await cached.repository.poll(signal))
       // An initialized repository without a complete snapshot restores nothing: no backup.
       return summary.snapshots === 0 ? { repository: cached.reference } : { entry: entry(namespace, pvc, 'kopia', summary), repository: cached.reference }
     } catch (error) {
-      openedKopia.delete(key)
+      openedKopia.forget(key)
       if (!(error instanceof KopiaError)) throw error
       return { entry: entry(namespace, pvc, 'kopia', { snapshots: null }), diagnostic: unreadable(namespace, pvc, repo, error.message) }
     }
@@ -96,7 +89,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
       if (passwords.restic !== undefined) return readRestic(namespace, pvc, repo, snapshots, passwords.restic, signal)
       return { entry: entry(namespace, pvc, 'restic', listingSummary(snapshots)) }
     }
-    openedRestic.delete(`${namespace}/${pvc}`)
+    openedRestic.forget(`${namespace}/${pvc}`)
     // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
     const marker = await repo.listPage('k', { delimiter: '/', signal })
     if (marker.blobs.some((b) => b.key === KOPIA_FORMAT_BLOB)) {
@@ -104,7 +97,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
       // Without kopiaPasswordFile nothing says whether it holds a snapshot: "unknown", never a backup.
       return { entry: entry(namespace, pvc, 'kopia', { snapshots: null }) }
     }
-    openedKopia.delete(`${namespace}/${pvc}`)
+    openedKopia.forget(`${namespace}/${pvc}`)
     return {}
   }
 
