@@ -2,12 +2,14 @@
 //
 // Why not client-node's ListWatch/makeInformer: on a dropped socket it calls its error handlers and
 // stops for good; it never asks for bookmarks, cannot be told to relist (watchdog, periodic), and
-// caches whole objects, Secret values included. So the list is ours (raw JSON, paged, the same shape
-// watch events have) and the watch is client-node's Watch, both driven by one loop below.
+// caches whole objects, Secret values included. So the list (raw JSON, paged, the same shape watch
+// events have) and the watch stream are ours (list-page.ts, watch-stream.ts), both driven by one
+// loop below.
 import { setTimeout as sleep } from 'node:timers/promises'
-import { Watch, type KubeConfig } from '@kubernetes/client-node'
+import type { KubeConfig } from '@kubernetes/client-node'
 import type { WatchHealth } from '../state/cluster-state.ts'
-import { asObject, errorMessage, getListPage, type KubeObject, statusMessage, text } from './list-page.ts'
+import { asObject, errorMessage, getListPage, type KubeObject, text } from './list-page.ts'
+import { watchStream, type WatchEnd, type WatchEvent } from './watch-stream.ts'
 
 export type { KubeObject } from './list-page.ts'
 
@@ -68,7 +70,6 @@ export function backoffDelay(failures: number, options: BackoffOptions = {}, ran
 export class InformerSupervisor<T> {
   readonly #kc: KubeConfig
   readonly #o: InformerOptions<T>
-  readonly #watcher: Watch
   readonly #now: () => number
   readonly #watchdogMs: number
   readonly #relistMs: number
@@ -89,11 +90,6 @@ export class InformerSupervisor<T> {
   constructor(kubeConfig: KubeConfig, options: InformerOptions<T>) {
     this.#kc = kubeConfig
     this.#o = options
-    this.#watcher = new Watch(kubeConfig)
-    // client-node's Watch reopens a stream after 30 s without data (a private field, so set only if
-    // present). The API server sends bookmarks about once a minute, from the watch's start: at 30 s
-    // a quiet watch would never see one, and the watchdog would relist it every watchdogMs.
-    if ('requestTimeoutMs' in this.#watcher) Reflect.set(this.#watcher, 'requestTimeoutMs', options.watchInactivityMs ?? 90_000)
     this.#now = options.now ?? Date.now
     this.#watchdogMs = options.watchdogMs ?? 5 * 60_000
     this.#relistMs = options.relistMs ?? 30 * 60_000
@@ -225,74 +221,73 @@ export class InformerSupervisor<T> {
   }
 
   /** One watch from the current resourceVersion, until it ends, fails or is interrupted. */
-  #watch(signal: AbortSignal): Promise<Ending> {
+  async #watch(signal: AbortSignal): Promise<Ending> {
+    if (signal.aborted) return { kind: 'closed', quick: false }
     const startedAt = this.#now()
     let received = false
-    return new Promise<Ending>((resolve) => {
-      let settled = false
-      let controller: AbortController | undefined
-      const finish = (ending: Ending): void => {
-        if (settled) return
-        settled = true
-        this.#interrupt = undefined
-        clearTimeout(this.#timer)
-        controller?.abort()
-        resolve(ending)
-      }
-      if (signal.aborted) return finish({ kind: 'closed', quick: false })
-      this.#interrupt = finish
+    let interrupted: Ending | undefined
+    const controller = new AbortController()
+    this.#interrupt = (ending) => {
+      interrupted ??= ending
+      controller.abort()
+    }
 
-      const onEvent = (type: string, raw: unknown): void => {
-        if (settled) return
-        const object = asObject(raw) ?? {}
-        if (type === 'ERROR') {
-          const code = typeof object.code === 'number' ? object.code : 0
-          return finish(code === 410 ? { kind: 'expired' } : { kind: 'error', message: `watch: ERROR event ${statusMessage(code, object)}` })
-        }
-        if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED' && type !== 'BOOKMARK') return
-        let objects = false
-        const [key, entry] = type === 'BOOKMARK' ? [] : (this.#entry(object) ?? [])
-        if (key !== undefined && entry !== undefined && type !== 'DELETED') {
-          this.#objects.set(key, entry)
-          objects = true
-        } else if (key !== undefined) {
-          objects = this.#objects.delete(key)
-        }
-        this.#rv = text(asObject(object.metadata)?.resourceVersion) ?? this.#rv
-        this.#lastEvent = this.#now()
-        this.#failures = 0
+    const onEvent = ({ type, object }: WatchEvent): void => {
+      if (type !== 'ADDED' && type !== 'MODIFIED' && type !== 'DELETED' && type !== 'BOOKMARK') return
+      let objects = false
+      const [key, entry] = type === 'BOOKMARK' ? [] : (this.#entry(object) ?? [])
+      if (key !== undefined && entry !== undefined && type !== 'DELETED') {
+        this.#objects.set(key, entry)
+        objects = true
+      } else if (key !== undefined) {
+        objects = this.#objects.delete(key)
+      }
+      this.#rv = text(asObject(object.metadata)?.resourceVersion) ?? this.#rv
+      this.#lastEvent = this.#now()
+      this.#failures = 0
+      this.#error = null
+      received = true
+      if (objects) this.#version++
+      this.#o.onChange()
+    }
+
+    const onOpen = (): void => {
+      // The stream is open: an earlier failure is over, and the watchdog starts counting.
+      if (this.#error !== null) {
         this.#error = null
-        received = true
-        if (objects) this.#version++
         this.#o.onChange()
       }
+      this.#arm()
+    }
 
-      const onDone = (err: unknown): void => {
-        if (err instanceof Error && err.name === 'TimeoutError') {
-          finish({ kind: 'closed', quick: false }) // no data for watchInactivityMs: resume where we were
-        } else if (err === null || err === undefined) {
-          finish({ kind: 'closed', quick: !received && this.#now() - startedAt < 1000 }) // the server's timeoutSeconds
-        } else {
-          finish((err as { statusCode?: unknown }).statusCode === 410 ? { kind: 'expired' } : { kind: 'error', message: `watch: ${errorMessage(err)}` })
-        }
-      }
-
-      const timeoutSeconds = Math.round((this.#o.watchTimeoutSeconds ?? 300) * (1 + (this.#o.random ?? Math.random)()))
-      const query = { resourceVersion: this.#rv, allowWatchBookmarks: true, timeoutSeconds, labelSelector: this.#o.labelSelector || undefined }
-      this.#watcher.watch(this.#o.path, query, onEvent, onDone).then(
-        (c) => {
-          controller = c
-          if (settled) return c.abort()
-          // The stream is open: an earlier failure is over, and the watchdog starts counting.
-          if (this.#error !== null) {
-            this.#error = null
-            this.#o.onChange()
-          }
-          this.#arm()
-        },
-        (error: unknown) => finish({ kind: 'error', message: `watch: ${errorMessage(error)}` }),
-      )
-    })
+    // The server's timeout is jittered up to twice watchTimeoutSeconds, so many watches do not end together.
+    const timeoutSeconds = Math.round((this.#o.watchTimeoutSeconds ?? 300) * (1 + (this.#o.random ?? Math.random)()))
+    const options = {
+      path: this.#o.path,
+      resourceVersion: this.#rv,
+      timeoutSeconds,
+      labelSelector: this.#o.labelSelector,
+      inactivityMs: this.#o.watchInactivityMs ?? 90_000,
+      signal: AbortSignal.any([signal, controller.signal]),
+      onOpen,
+    }
+    let end: WatchEnd
+    try {
+      end = await watchStream(this.#kc, options, onEvent)
+    } finally {
+      this.#interrupt = undefined
+      clearTimeout(this.#timer)
+    }
+    if (interrupted) return interrupted
+    switch (end.kind) {
+      case 'aborted':
+      case 'inactive': // no data for watchInactivityMs: resume where we were
+        return { kind: 'closed', quick: false }
+      case 'closed': // the server's timeoutSeconds
+        return { kind: 'closed', quick: !received && this.#now() - startedAt < 1000 }
+      case 'failed':
+        return end.code === 410 ? { kind: 'expired' } : { kind: 'error', message: `watch: ${end.message}` }
+    }
   }
 
   /** One timer per live watch, for the earlier of the watchdog and the periodic relist. */
