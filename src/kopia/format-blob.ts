@@ -2,6 +2,7 @@
 // repository parameters and the master key. A GCM tag failure is how a wrong password shows.
 import { createDecipheriv } from 'node:crypto'
 import { type BlobContext, corrupt, KopiaError, reasonOf, unsupported } from './errors.ts'
+import { type FormatParameters, readFormatParameters } from './format-parameters.ts'
 import { deriveFormatKey, hkdfSha256, SUPPORTED_KEY_ALGORITHMS } from './key-derivation.ts'
 import { parseRfc3339 } from './rfc3339.ts'
 
@@ -33,6 +34,8 @@ export interface RepositoryFormat {
   readonly indexVersion: number
   readonly epochEnabled: boolean
   readonly upgradeLock: UpgradeLock | undefined
+  /** The same parameters without key material (plus pack size, splitter, epoch settings), for display. */
+  readonly parameters: FormatParameters
 }
 
 const HASHES = new Set(['BLAKE2B-256-128', 'BLAKE2B-256', 'BLAKE2S-128', 'BLAKE2S-256', 'BLAKE3-256', 'BLAKE3-256-128', 'HMAC-SHA256', 'HMAC-SHA256-128', 'HMAC-SHA224', 'HMAC-SHA3-224', 'HMAC-SHA3-256'])
@@ -120,10 +123,10 @@ function readFormat(f: JsonObject, ctx: BlobContext): RepositoryFormat {
   const rawIndexVersion = f['indexVersion'] === undefined ? 0 : f['indexVersion']
   const indexVersion = rawIndexVersion === 0 ? 1 : rawIndexVersion
   if (indexVersion !== 1 && indexVersion !== 2) throw unsupported(ctx, `index version ${String(rawIndexVersion)} is not supported (1 or 2)`)
-  const epoch = f['epochParameters']
-  const epochEnabled = isObject(epoch) && epoch['Enabled'] === true
+  const parameters = readFormatParameters(f, { hash, encryption, version, indexVersion })
+  const epochEnabled = parameters.epoch?.enabled === true
   checkRequiredFeatures(f['requiredFeatures'], ctx)
-  return { hash, encryption, masterKey, version, indexVersion, epochEnabled, upgradeLock: readUpgradeLock(f['upgradeLock'], ctx) }
+  return { hash, encryption, masterKey, version, indexVersion, epochEnabled, upgradeLock: readUpgradeLock(f['upgradeLock'], ctx), parameters }
 }
 
 function checkRequiredFeatures(value: unknown, ctx: BlobContext): void {

@@ -24,6 +24,14 @@ export interface ManifestRecord {
   readonly id: string
   readonly modified: Instant
   readonly deleted: boolean
+  /** The `type` label ('snapshot', 'policy', 'maintenance', 'user', ...); '' for tombstones and unlabelled entries. */
+  readonly type: string
+  /**
+   * All labels of a live manifest that is not a snapshot (policies, maintenance, users: a handful
+   * per repository); null for snapshots, whose labels are their source (kept in `snapshot`), so
+   * that 100,000 snapshot manifests do not each keep a labels object, and for tombstones.
+   */
+  readonly labels: Readonly<Record<string, string>> | null
   /** For `type: snapshot` manifests with a readable payload, else null. */
   readonly snapshot: SnapshotFacts | null
 }
@@ -187,6 +195,14 @@ function snapshotFacts(labels: unknown, data: unknown): SnapshotFacts | null {
   }
 }
 
+/** String-valued labels only (kopia's labels are map[string]string); null when there is no labels object. */
+function stringLabels(labels: unknown): Record<string, string> | null {
+  if (typeof labels !== 'object' || labels === null || Array.isArray(labels)) return null
+  const copy: Record<string, string> = {}
+  for (const [key, value] of Object.entries(labels)) if (typeof value === 'string') copy[key] = value
+  return copy
+}
+
 /** Decodes every entry of one content; a malformed entry fails the whole content, as in kopia. */
 export function parseManifestContent(data: Buffer, ctx: BlobContext): ManifestRecord[] {
   const records: ManifestRecord[] = []
@@ -196,8 +212,9 @@ export function parseManifestContent(data: Buffer, ctx: BlobContext): ManifestRe
     if (typeof id !== 'string' || id === '' || modified === null) throw corrupt(ctx, `manifest entry #${records.length} has no id or no valid modified time`)
     const deleted = field(entry, 'deleted') === true
     const labels = field(entry, 'labels')
-    const snapshot = !deleted && field(labels, 'type') === 'snapshot' ? snapshotFacts(labels, field(entry, 'data')) : null
-    records.push({ id, modified, deleted, snapshot })
+    const type = deleted ? '' : text(field(labels, 'type'))
+    const snapshot = type === 'snapshot' ? snapshotFacts(labels, field(entry, 'data')) : null
+    records.push({ id, modified, deleted, type, labels: deleted || type === 'snapshot' ? null : stringLabels(labels), snapshot })
   }
   return records
 }

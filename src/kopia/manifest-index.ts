@@ -9,6 +9,7 @@ import { KopiaError } from './errors.ts'
 import { decryptNamedBlob, parseIndex } from './index-blob.ts'
 import { type IndexEntry, supersedes } from './index-entry.ts'
 import { type CompactionLog, parseCompactionLog, selectEpochIndexes, selectLegacyIndexes } from './index-set.ts'
+import type { KopiaIndexRead, KopiaManifestContentsRead } from './read-summary.ts'
 
 /** Written into a format-v1 repository when it is upgraded: the legacy view is no longer valid. */
 export const LEGACY_POISON_PREFIX = 'n00000000000000000000000000000000-repository_unreadable'
@@ -19,15 +20,29 @@ export interface IndexView {
   readonly changed: boolean
   /** Live (non-deleted) manifest contents, by content ID. */
   readonly live: readonly IndexEntry[]
+  /** What the current index set holds (for diagnostics). */
+  readonly index: KopiaIndexRead
+  readonly manifestContents: KopiaManifestContentsRead
+}
+
+/** One index blob as kept: its manifest entries and how many entries it holds in all. */
+interface IndexBlobRead {
+  readonly manifestEntries: readonly IndexEntry[]
+  readonly totalEntries: number
+}
+
+const NOTHING_READ: Pick<IndexView, 'index' | 'manifestContents'> = {
+  index: { blobs: 0, entries: 0, manifestEntries: 0 },
+  manifestContents: { ids: 0, live: 0, packs: 0 },
 }
 
 export class ManifestIndex {
   readonly #access: PackAccess
   readonly #epochEnabled: boolean
-  readonly #entries = new Map<string, readonly IndexEntry[]>()
+  readonly #entries = new Map<string, IndexBlobRead>()
   readonly #logs = new Map<string, CompactionLog>()
   #listingSignature = ''
-  #live: readonly IndexEntry[] = []
+  #view: IndexView = { changed: false, live: [], ...NOTHING_READ }
   /** Index blobs and compaction logs fetched so far (for stats and tests). */
   blobsRead = 0
 
@@ -36,11 +51,17 @@ export class ManifestIndex {
     this.#epochEnabled = epochEnabled
   }
 
+  /**
+   * Lists the index blobs, reads those not seen before (at most `concurrency` at once) and returns
+   * the live manifest contents with the counts of the current index set. An unchanged listing
+   * costs the listing only. Throws KopiaError 'missing' when a listed blob vanished before it was
+   * read (the caller relists), 'corrupt' for bytes that do not decrypt or parse.
+   */
   async refresh(concurrency: number, signal?: AbortSignal): Promise<IndexView> {
     const layout = this.#access.layout
     const listed = this.#epochEnabled ? await layout.list('x', signal) : [...(await layout.list('n', signal)), ...(await layout.list('m', signal))]
     const signature = listed.map((b) => `${b.id}:${b.size}`).join('\n')
-    if (signature === this.#listingSignature) return { changed: false, live: this.#live }
+    if (signature === this.#listingSignature) return { ...this.#view, changed: false }
 
     const active = this.#epochEnabled ? selectEpochIndexes(listed).active : await this.#legacyActive(listed, concurrency, signal)
     const toRead = active.filter((b) => !this.#entries.has(b.id))
@@ -48,7 +69,8 @@ export class ManifestIndex {
       const ctx = { location: this.#access.location, blobId: blob.id }
       const plaintext = decryptNamedBlob(await this.#get(blob, signal), this.#access.decryptor, ctx)
       this.blobsRead++
-      this.#entries.set(blob.id, parseIndex(plaintext, ctx).entriesWithPrefix(MANIFEST_PREFIX))
+      const parsed = parseIndex(plaintext, ctx)
+      this.#entries.set(blob.id, { manifestEntries: parsed.entriesWithPrefix(MANIFEST_PREFIX), totalEntries: parsed.entryCount })
     }, signal)
     // Forget blobs that are gone from storage; superseded-but-present ones stay cached (cheap, and
     // they may become current again if a compaction set turns out incomplete).
@@ -57,16 +79,27 @@ export class ManifestIndex {
     for (const id of this.#logs.keys()) if (!present.has(id)) this.#logs.delete(id)
 
     const winners = new Map<string, IndexEntry>()
+    let entries = 0
+    let manifestEntries = 0
     for (const blob of active) {
-      for (const entry of this.#entries.get(blob.id) ?? []) {
+      const read = this.#entries.get(blob.id)
+      if (read === undefined) continue
+      entries += read.totalEntries
+      manifestEntries += read.manifestEntries.length
+      for (const entry of read.manifestEntries) {
         const previous = winners.get(entry.contentId)
         if (previous === undefined || supersedes(entry, previous)) winners.set(entry.contentId, entry)
       }
     }
     const live = [...winners.values()].filter((e) => !e.deleted).sort((a, b) => (a.contentId < b.contentId ? -1 : a.contentId > b.contentId ? 1 : 0))
     this.#listingSignature = signature
-    this.#live = live
-    return { changed: true, live }
+    this.#view = {
+      changed: true,
+      live,
+      index: { blobs: active.length, entries, manifestEntries },
+      manifestContents: { ids: winners.size, live: live.length, packs: new Set(live.map((e) => e.packBlobId)).size },
+    }
+    return this.#view
   }
 
   /** Forget the listing so the next refresh recomputes (after a failed poll). */

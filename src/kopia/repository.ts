@@ -8,12 +8,15 @@ import { ContentDecryptor } from './content-crypto.ts'
 import type { PackAccess } from './content-reader.ts'
 import { KopiaError } from './errors.ts'
 import { FORMAT_BLOB_ID, type FormatBlob, isUpgradeLocked, parseFormatBlob, type RepositoryFormat, unlockFormat, upgradeLockedError } from './format-blob.ts'
+import type { FormatParameters } from './format-parameters.ts'
 import { ManifestCache } from './manifest-cache.ts'
 import { ManifestIndex } from './manifest-index.ts'
-import type { KopiaSourceSnapshots } from './manifests.ts'
+import type { KopiaManifest, KopiaSourceSnapshots } from './manifests.ts'
 import { type PasswordVerdict, passwordVerdict } from './password-check.ts'
+import type { KopiaReadSummary } from './read-summary.ts'
 
-export type { KopiaSourceSnapshots } from './manifests.ts'
+export type { KopiaManifest, KopiaSourceSnapshots } from './manifests.ts'
+export type { KopiaReadSummary } from './read-summary.ts'
 
 export interface KopiaOpenOptions {
   readonly signal?: AbortSignal
@@ -31,6 +34,12 @@ export interface KopiaPollStats {
   readonly indexBlobsRead: number
   readonly contentsRead: number
   readonly snapshotManifests: number
+}
+
+/** One poll: the newest complete snapshot per source, and what was read to find them. */
+export interface KopiaPollResult {
+  readonly sources: readonly KopiaSourceSnapshots[]
+  readonly read: KopiaReadSummary
 }
 
 // Blobs can vanish between listing and reading when maintenance runs; kopia relists and retries.
@@ -96,6 +105,11 @@ export class KopiaRepository {
     return this.#opened.format.version
   }
 
+  /** The decrypted repository parameters without key material (hash, encryption, versions, epoch settings). */
+  get parameters(): FormatParameters {
+    return this.#opened.format.parameters
+  }
+
   /** The outer format blob (salt, key algorithm, encrypted parameters): nothing secret. */
   get formatBlob(): FormatBlob {
     return this.#opened.blob
@@ -111,13 +125,30 @@ export class KopiaRepository {
   }
 
   /** Current snapshot summary per source; incremental across calls. Concurrent calls run one after another. */
-  poll(signal?: AbortSignal): Promise<readonly KopiaSourceSnapshots[]> {
+  async poll(signal?: AbortSignal): Promise<readonly KopiaSourceSnapshots[]> {
+    return (await this.pollDetailed(signal)).sources
+  }
+
+  /**
+   * poll() plus the counts of what it read (index blobs, manifest contents, manifests by type,
+   * snapshots), for diagnostics. Same errors as poll(): KopiaError (wrong-password after a
+   * password change, corrupt, missing after retries, upgrading, changed) or the storage's own.
+   */
+  pollDetailed(signal?: AbortSignal): Promise<KopiaPollResult> {
     const run = this.#running.then(() => this.#poll(signal), () => this.#poll(signal))
     this.#running = run.catch(() => undefined)
     return run
   }
 
-  async #poll(signal: AbortSignal | undefined): Promise<readonly KopiaSourceSnapshots[]> {
+  /**
+   * Every manifest ID of the last successful poll (live and tombstones, sorted by ID) with its
+   * type, labels (non-snapshot manifests) and modification time; no I/O. Empty before a poll.
+   */
+  manifests(): KopiaManifest[] {
+    return this.#manifests.manifests()
+  }
+
+  async #poll(signal: AbortSignal | undefined): Promise<KopiaPollResult> {
     signal?.throwIfAborted()
     this.#polls++
     if (this.#now() - this.#formatReadAt >= (this.#options.formatRefreshMs ?? DEFAULT_FORMAT_REFRESH_MS)) await this.#refreshFormat(signal)
@@ -126,8 +157,9 @@ export class KopiaRepository {
       const lock = this.#opened.format.upgradeLock
       if (lock && isUpgradeLocked(lock, this.#now())) throw upgradeLockedError(lock, this.location)
       try {
-        const view = await this.#index.refresh(concurrency, signal)
-        return await this.#manifests.update(view.live, this.#access, concurrency, signal)
+        const index = await this.#index.refresh(concurrency, signal)
+        const view = await this.#manifests.update(index.live, this.#access, concurrency, signal)
+        return { sources: view.sources, read: { index: index.index, manifestContents: index.manifestContents, manifests: view.manifests, snapshots: view.snapshots } }
       } catch (error) {
         this.#index.invalidate()
         if (!(error instanceof KopiaError) || attempt >= ATTEMPTS) throw error
