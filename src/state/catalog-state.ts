@@ -1,4 +1,5 @@
 // What the catalog knows about one namespace/pvc in one source. Shared by every source type.
+import type { KopiaReadSummary } from '../kopia/read-summary.ts'
 
 export type BackupKind = 'static' | 'restic' | 'kopia'
 
@@ -25,9 +26,11 @@ export interface CatalogDiagnostic {
   /**
    * kopia-prefix-without-slash: objects at `<prefix>kopia.repository` (movers v0.15.43-v0.16.10)
    * that current movers will not find; repository-unreadable: a repository that exists but
-   * could not be read (wrong password, corrupt file).
+   * could not be read (wrong password, corrupt file); kopia-no-backups: a shared Kopia repository
+   * that was read without error but gives no PVC a backup (no complete snapshot, or none whose
+   * source maps to a PVC), with what was read in `read`.
    */
-  readonly code: 'kopia-prefix-without-slash' | 'repository-unreadable'
+  readonly code: 'kopia-prefix-without-slash' | 'repository-unreadable' | 'kopia-no-backups'
   readonly namespace?: string
   readonly pvc?: string
   /** Where: `s3://bucket/key-prefix` or a directory. */
@@ -35,6 +38,8 @@ export interface CatalogDiagnostic {
   /** For S3 locations, to match a Secret's KOPIA_REPOSITORY: the key prefix without a trailing '/'. */
   readonly s3?: { readonly bucket: string; readonly prefix: string }
   readonly message: string
+  /** kopia-no-backups: the counts of every layer read (index blobs, manifests by type, snapshots). */
+  readonly read?: KopiaReadSummary
 }
 
 export type PasswordVerdict = 'opens' | 'wrong' | 'unknown'

@@ -1,25 +1,37 @@
 // A fake kube-apiserver for tests, spoken to through the real @kubernetes/client-node.
 // Serves a fixed set of resource types from memory with the API's concurrency, watch and error
-// semantics; see fake-kube-api/*.ts for the parts. Not a conformance implementation: the
+// semantics, and (when given rules) RBAC as kube-apiserver authorizes one ServiceAccount; see
+// fake-kube-api/*.ts for the parts. Not a conformance implementation: the
 // simplifications are named where they are made.
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
+import type { RbacRules } from '../../src/cluster/policy-rule.ts'
 import { isObject, meta, type JsonObject } from './fake-kube-api/json.ts'
 import { apiVersionOf, findResource, parsePath, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
 import { flag, listResponse, queryMatcher } from './fake-kube-api/list.ts'
+import { DEFAULT_RBAC_USER, forbiddenError, rbacAllows, requestAttributes, type RequestAttributes } from './fake-kube-api/rbac.ts'
 import { ApiError, badRequest, methodNotAllowed, notFound } from './fake-kube-api/status.ts'
 import { ObjectStore } from './fake-kube-api/store.ts'
 import { openWatch, type WatchConnection } from './fake-kube-api/watch.ts'
 
 export type { JsonObject } from './fake-kube-api/json.ts'
 export { RESOURCES, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
+export { DEFAULT_RBAC_USER, describeRequest, forbiddenReason, type RequestAttributes } from './fake-kube-api/rbac.ts'
 
 export interface FakeKubeApiOptions {
   /** Watch events retained for resuming watches; older resourceVersions get 410 Expired. Default 1000. */
   readonly historyLimit?: number
   /** Reject namespaced creates in a missing (404) or terminating (403) namespace. Default true, as the real API. */
   readonly enforceNamespaces?: boolean
+  /**
+   * Authorize every resource request against these rules, as kube-apiserver's RBAC authorizer would
+   * for one ServiceAccount; anything they do not grant is a 403 (and recorded in `forbidden`).
+   * Default: no enforcement. Change at run time with enforceRbac().
+   */
+  readonly rbac?: RbacRules
+  /** The username in 403 messages. Default DEFAULT_RBAC_USER (the server's ServiceAccount in volsync-system). */
+  readonly rbacUser?: string
 }
 
 export interface RecordedRequest {
@@ -68,6 +80,8 @@ export class FakeKubeApi {
   readonly url: string
   /** Every request received, in order. */
   readonly requests: RecordedRequest[] = []
+  /** Every request RBAC denied, in order ('' where an attribute is absent); empty when RBAC is not enforced. */
+  readonly forbidden: RequestAttributes[] = []
   readonly #server: Server
   readonly #store: ObjectStore
   readonly #watches = new Set<OpenWatch>()
@@ -75,11 +89,15 @@ export class FakeKubeApi {
   readonly #waiters = new Set<{ predicate: () => boolean; resolve: () => void }>()
   readonly #failures: InjectedFailure[] = []
   #paused = false
+  #rbac: RbacRules | undefined
+  readonly #rbacUser: string
 
-  private constructor(server: Server, url: string, store: ObjectStore) {
+  private constructor(server: Server, url: string, store: ObjectStore, options: FakeKubeApiOptions) {
     this.#server = server
     this.url = url
     this.#store = store
+    this.#rbac = options.rbac
+    this.#rbacUser = options.rbacUser ?? DEFAULT_RBAC_USER
     store.subscribe((event) => {
       for (const w of this.#watches) w.connection.offer(event)
       this.#changed()
@@ -94,7 +112,7 @@ export class FakeKubeApi {
     })
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     const { port } = server.address() as AddressInfo
-    api = new FakeKubeApi(server, `http://127.0.0.1:${port}`, store)
+    api = new FakeKubeApi(server, `http://127.0.0.1:${port}`, store, options)
     return api
   }
 
@@ -155,6 +173,16 @@ export class FakeKubeApi {
   waitFor(predicate: () => boolean): Promise<void> {
     if (predicate()) return Promise.resolve()
     return new Promise((resolve) => this.#waiters.add({ predicate, resolve }))
+  }
+
+  // ---- authorization ----
+
+  /**
+   * Enforces these RBAC rules on every request from now on (open watches are not re-checked, as in
+   * Kubernetes); undefined stops enforcing. Test-side helpers (seed, get, list) are never authorized.
+   */
+  enforceRbac(rules: RbacRules | undefined): void {
+    this.#rbac = rules
   }
 
   // ---- fault injection ----
@@ -219,6 +247,7 @@ export class FakeKubeApi {
     const contentType = req.headers['content-type']?.split(';')[0]?.trim().toLowerCase()
     const raw = await readBody(req).catch(() => '')
     const q = url.searchParams
+    let unreadableBody: ApiError | undefined
     const record: RecordedRequest = {
       method,
       path: url.pathname,
@@ -229,16 +258,19 @@ export class FakeKubeApi {
       status: undefined,
     }
     this.requests.push(record)
-    try {
-      if (raw !== '' && !contentType?.includes('yaml')) {
-        try {
-          record.body = JSON.parse(raw)
-        } catch {
-          throw badRequest('the request body is not valid JSON')
-        }
-      } else if (raw !== '') {
-        record.body = raw
+    if (raw !== '' && !contentType?.includes('yaml')) {
+      try {
+        record.body = JSON.parse(raw)
+      } catch {
+        unreadableBody = badRequest('the request body is not valid JSON')
       }
+    } else if (raw !== '') {
+      record.body = raw
+    }
+    try {
+      // The apiserver authorizes in its filter chain, before routing, decoding or storage.
+      this.#authorize(method, url.pathname, q)
+      if (unreadableBody) throw unreadableBody
       this.#failIfInjected(method, url.pathname)
       const parsed = parsePath(url.pathname)
       if (parsed instanceof ApiError) throw parsed
@@ -286,6 +318,14 @@ export class FakeKubeApi {
     } finally {
       this.#changed()
     }
+  }
+
+  #authorize(method: string, path: string, query: URLSearchParams): void {
+    if (!this.#rbac) return
+    const request = requestAttributes(method, path, query)
+    if (request === undefined || rbacAllows(this.#rbac, request)) return
+    this.forbidden.push(request)
+    throw forbiddenError(this.#rbacUser, request)
   }
 
   #failIfInjected(method: string, path: string): void {
