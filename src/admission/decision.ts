@@ -1,6 +1,7 @@
 // What every admission rule returns. The response builder (review.ts) turns it into an
 // AdmissionReview response; metrics and logs label by `webhook`, `kind` and `outcome`.
 import type { Snapshot } from '../state/snapshot.ts'
+import type { KopiaPasswordCheckNudge } from './kopia-password-nudge.ts'
 
 export type Outcome =
   | 'restore' // PVC: dataSourceRef -> RD with a latestImage
@@ -24,13 +25,20 @@ export interface AdmissionInput {
   readonly dryRun: boolean
 }
 
-/** A request for a loop to act (never executed on dry runs). */
-export interface Nudge {
+/** Pre-warm the RD of a PVC whose admission decided `wait`. */
+export interface PrewarmNudge {
   readonly type: 'prewarm'
   readonly namespace: string
   readonly pvc: string
   readonly destination: string
 }
+
+/**
+ * A request for a loop to act (never executed on dry runs): pre-warm an RD, or check a Kopia
+ * password the kopiaPassword rule has no verdict for (it carries the password, hidden from logs
+ * and JSON: see kopia-password-nudge.ts).
+ */
+export type Nudge = PrewarmNudge | KopiaPasswordCheckNudge
 
 export interface Decision {
   readonly rule: string

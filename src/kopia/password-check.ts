@@ -1,25 +1,28 @@
-// "Can this password open that repository?" for admission checks on a request path: answered from
-// the derived-key cache and one small GCM decryption, never from the network and never by running
-// scrypt on the event loop. An unknown password starts a derivation in the background; the answer
-// is 'unknown' until it finishes.
+// "Can this password open that repository?" Two forms: a synchronous one that only reads the
+// derived-key cache and never starts work (nothing on a request path may start a 64 MiB scrypt),
+// and an asynchronous one that derives the key off-thread when needed. Who may start derivations,
+// and how many at once, is the caller's business (catalog/password-verdicts.ts bounds them).
 import { type FormatBlob, openFormatBox } from './format-blob.ts'
 import { cachedFormatKey, deriveFormatKey, SUPPORTED_KEY_ALGORITHMS } from './key-derivation.ts'
 
 export type PasswordVerdict = 'opens' | 'wrong' | 'unknown'
 
 /**
- * Synchronous verdict from cached derivations. With `derive` (the default) a password not seen
- * before starts its derivation off-thread so that a later call can answer.
+ * Verdict from keys derived before (one small GCM decryption); 'unknown' when this password's key
+ * was never derived or the key algorithm is unsupported. Never starts a derivation.
  */
-export function passwordVerdict(blob: FormatBlob, password: string, options: { readonly derive?: boolean } = {}): PasswordVerdict {
+export function passwordVerdict(blob: FormatBlob, password: string): PasswordVerdict {
   if (!SUPPORTED_KEY_ALGORITHMS.includes(blob.keyAlgorithm)) return 'unknown'
   const key = cachedFormatKey(blob.uniqueId, blob.keyAlgorithm, password)
-  if (key !== undefined) return openFormatBox(blob, key) === null ? 'wrong' : 'opens'
-  if (options.derive ?? true) deriveFormatKey(blob.uniqueId, blob.keyAlgorithm, password).catch(() => undefined)
-  return 'unknown'
+  if (key === undefined) return 'unknown'
+  return openFormatBox(blob, key) === null ? 'wrong' : 'opens'
 }
 
-/** Waits for the derivation (off-thread) when needed; 'unknown' only for an unsupported key algorithm. */
+/**
+ * Derives the key (off-thread, shared with concurrent callers, cached) and opens the box;
+ * 'unknown' only for an unsupported key algorithm. Rejects when the derivation fails (e.g. a salt
+ * too short) or `signal` aborts the wait (the derivation itself runs on and stays cached).
+ */
 export async function checkPassword(blob: FormatBlob, password: string, signal?: AbortSignal): Promise<PasswordVerdict> {
   if (!SUPPORTED_KEY_ALGORITHMS.includes(blob.keyAlgorithm)) return 'unknown'
   const key = await deriveFormatKey(blob.uniqueId, blob.keyAlgorithm, password, signal)

@@ -3,6 +3,7 @@
 import type { CatalogState } from './catalog-state.ts'
 import type { ClusterState } from './cluster-state.ts'
 import type { Config } from '../config/schema.ts'
+import type { PasswordVerdicts } from './password-verdicts.ts'
 
 export interface Snapshot {
   readonly config: Config
@@ -10,6 +11,8 @@ export interface Snapshot {
   readonly staleAfterMs: number
   readonly cluster: ClusterState
   readonly catalog: CatalogState
+  /** Which passwords open the Kopia repositories in `catalog` (by repository id and password digest). */
+  readonly passwordVerdicts: PasswordVerdicts
   /** Increments with every publish; shows in /status and logs. */
   readonly generation: number
 }

@@ -3,6 +3,7 @@ import { durationMs } from '../config/duration.ts'
 import type { Config } from '../config/schema.ts'
 import { EMPTY_CATALOG, type CatalogState } from './catalog-state.ts'
 import { EMPTY_CLUSTER, type ClusterState } from './cluster-state.ts'
+import { EMPTY_PASSWORD_VERDICTS, type PasswordVerdicts } from './password-verdicts.ts'
 import type { Snapshot } from './snapshot.ts'
 
 export type SnapshotListener = (next: Snapshot, previous: Snapshot) => void
@@ -20,7 +21,7 @@ export class StateStore {
   readonly #listeners = new Set<SnapshotListener>()
 
   constructor(config: Config, cluster: ClusterState = EMPTY_CLUSTER, catalog: CatalogState = EMPTY_CATALOG) {
-    this.#current = deepFreeze({ config, staleAfterMs: durationMs(config.catalog.staleAfter), cluster, catalog, generation: 1 })
+    this.#current = deepFreeze({ config, staleAfterMs: durationMs(config.catalog.staleAfter), cluster, catalog, passwordVerdicts: EMPTY_PASSWORD_VERDICTS, generation: 1 })
   }
 
   get current(): Snapshot {
@@ -28,7 +29,7 @@ export class StateStore {
   }
 
   /** Swaps in a new snapshot with the given parts replaced. */
-  publish(change: { config?: Config; cluster?: ClusterState; catalog?: CatalogState }): Snapshot {
+  publish(change: { config?: Config; cluster?: ClusterState; catalog?: CatalogState; passwordVerdicts?: PasswordVerdicts }): Snapshot {
     const previous = this.#current
     const config = change.config ?? previous.config
     const next: Snapshot = Object.freeze({
@@ -36,6 +37,8 @@ export class StateStore {
       staleAfterMs: change.config ? durationMs(config.catalog.staleAfter) : previous.staleAfterMs,
       cluster: change.cluster ? Object.freeze(change.cluster) : previous.cluster,
       catalog: change.catalog ? Object.freeze(change.catalog) : previous.catalog,
+      // Immutable by construction (every change is a new instance).
+      passwordVerdicts: change.passwordVerdicts ?? previous.passwordVerdicts,
       generation: previous.generation + 1,
     })
     this.#current = next

@@ -1,9 +1,11 @@
 // The /validate rules (design section 5, "Validation"), from the VolSync fixtures.
 import { readFileSync } from 'node:fs'
+import { inspect } from 'node:util'
 import fc from 'fast-check'
 import t from 'tap'
 import { parseAllDocuments } from 'yaml'
 import type { AdmissionInput, Decision } from '../../src/admission/decision.ts'
+import { KopiaPasswordCheckNudge } from '../../src/admission/kopia-password-nudge.ts'
 import { checkKopiaPassword } from '../../src/admission/validation/kopia-password.ts'
 import { checkKopiaPrefixSlash } from '../../src/admission/validation/kopia-prefix-slash.ts'
 import { checkKopiaSecretKeys } from '../../src/admission/validation/kopia-secret-keys.ts'
@@ -16,6 +18,7 @@ import { kopiaHostname, kopiaUsername, readSecretValues } from '../../src/admiss
 import { parseConfig } from '../../src/config/load.ts'
 import { buildCatalogState, type CatalogDiagnostic, type CatalogEntry, type OpenedRepository } from '../../src/state/catalog-state.ts'
 import { objectKey, type ClusterState, type ReplicationDestinationInfo } from '../../src/state/cluster-state.ts'
+import { EMPTY_PASSWORD_VERDICTS, passwordDigest, type PasswordVerdicts } from '../../src/state/password-verdicts.ts'
 import type { Snapshot } from '../../src/state/snapshot.ts'
 import { StateStore } from '../../src/state/store.ts'
 
@@ -54,6 +57,7 @@ function snapshotOf(options: {
   backups?: readonly CatalogEntry[] | null
   diagnostics?: readonly CatalogDiagnostic[]
   repositories?: readonly OpenedRepository[]
+  verdicts?: PasswordVerdicts
 } = {}): Snapshot {
   const store = new StateStore(parseConfig(options.config ?? '{}'))
   const cluster: ClusterState = {
@@ -71,6 +75,7 @@ function snapshotOf(options: {
   if (options.backups === null) return store.current
   return store.publish({
     catalog: buildCatalogState([{ name: 'static', type: 'static', lastSuccess: NOW, lastAttempt: NOW, error: null, entries: options.backups ?? [], diagnostics: options.diagnostics ?? [], repositories: options.repositories ?? [] }]),
+    ...(options.verdicts ? { passwordVerdicts: options.verdicts } : {}),
   })
 }
 
@@ -102,8 +107,10 @@ function request(object: Obj | null, options: { operation?: AdmissionInput['oper
 function decide(tt: TapTest, snapshot: Snapshot, input: AdmissionInput): Decision {
   const decision = decideValidation(snapshot, input, NOW)
   const json = JSON.stringify(decision)
+  const inspected = inspect(decision, { depth: null })
   for (const value of SECRET_VALUES) {
     if (json.includes(value) || json.includes(Buffer.from(value).toString('base64'))) tt.fail(`decision leaks a secret value: ${value}`)
+    if (inspected.includes(value)) tt.fail(`inspecting the decision shows a secret value: ${value}`)
   }
   tt.equal(decision.mutated, undefined, 'validation never mutates')
   tt.equal(decision.rule, 'validation')
@@ -509,11 +516,20 @@ t.test('kopiaPrefixSlash', async (tt) => {
 })
 
 t.test('kopiaPassword', async (tt) => {
-  // The catalog opened these; their verdicts come from a key cache (here: a table).
-  const verdicts = new Map([['correct-horse-battery-staple', 'opens' as const], ['another-long-random-passphrase', 'wrong' as const]])
-  const opened = (where: Partial<OpenedRepository>): OpenedRepository => ({ kind: 'kopia', location: where.s3 ? `s3://${where.s3.bucket}/${where.s3.prefix}/` : '/mnt/kopia/', passwordVerdict: (p) => verdicts.get(p) ?? 'unknown', ...where })
-  const onS3 = opened({ s3: { bucket: 'volsync-kopia', prefix: 'volsync/media' } })
-  const onNfs = opened({ filesystem: '/mnt/kopia' })
+  // Repositories the catalog opened, as data; their verdicts are published beside them, by digest.
+  const opened = (where: Partial<OpenedRepository> & { id: string }): OpenedRepository => ({
+    kind: 'kopia',
+    location: where.s3 ? `s3://${where.s3.bucket}/${where.s3.prefix}/` : '/mnt/kopia/',
+    format: { uniqueId: '00'.repeat(32), keyAlgorithm: 'scrypt-65536-8-1', encryption: 'AES256_GCM', encryptedBlockFormat: 'AAAA' },
+    openedWithDigest: passwordDigest('correct-horse-battery-staple'),
+    ...where,
+  })
+  const onS3 = opened({ id: 'repo-s3', s3: { bucket: 'volsync-kopia', prefix: 'volsync/media' } })
+  const onNfs = opened({ id: 'repo-nfs', filesystem: '/mnt/kopia' })
+  const verdicts = EMPTY_PASSWORD_VERDICTS.withMany(['repo-s3', 'repo-nfs', 'repo-other'].flatMap((repository) => [
+    { repository, digest: passwordDigest('correct-horse-battery-staple'), verdict: 'opens' as const },
+    { repository, digest: passwordDigest('another-long-random-passphrase'), verdict: 'wrong' as const },
+  ]))
   const s3Secret = named('secret-kopia-s3.yaml', 'jellyfin-volsync-s3')
   const withPassword = (secret: Obj, password: string) => withStringData(secret, (d) => { d.KOPIA_PASSWORD = password })
   const nfsConfig = 'movers: { repository: { nfs: { server: nas, path: /tank/kopia }, mountPath: /repository } }'
@@ -521,24 +537,66 @@ t.test('kopiaPassword', async (tt) => {
   tt.test('a password the opened repository rejects: warn (or deny), naming the repository, never the password', async (t2) => {
     const wrong = withPassword(s3Secret, 'another-long-random-passphrase')
     for (const secret of [wrong, asData(wrong)]) {
-      const [finding] = checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(secret), NOW)
+      const { findings: [finding], nudges } = checkKopiaPassword(snapshotOf({ repositories: [onS3], verdicts }), request(secret), NOW)
       t2.equal(finding?.rule, 'kopiaPassword')
       t2.match(finding?.message, /^Secret media\/jellyfin-volsync-s3: KOPIA_PASSWORD does not open the Kopia repository at s3:\/\/volsync-kopia\/volsync\/media\/ \(opened by catalog source static\)/)
+      t2.same(nudges, [], 'known: nothing to check')
     }
-    const decision = decide(t2, snapshotOf({ repositories: [onS3], config: 'validation: { kopiaPassword: deny }' }), request(wrong))
+    const decision = decide(t2, snapshotOf({ repositories: [onS3], verdicts, config: 'validation: { kopiaPassword: deny }' }), request(wrong))
     t2.equal(decision.outcome, 'deny')
+    t2.equal(decision.nudge, undefined)
   })
-  tt.test('the right password, a password not derived yet, another repository: nothing to say', async (t2) => {
-    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(s3Secret), NOW), [])
-    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(withPassword(s3Secret, 'never-seen-before')), NOW), [], 'unknown is not wrong')
+  tt.test('the right password, another repository: nothing to say and nothing to check', async (t2) => {
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3], verdicts }), request(s3Secret), NOW), { findings: [], nudges: [] })
     const elsewhere = withStringData(withPassword(s3Secret, 'another-long-random-passphrase'), (d) => { d.KOPIA_REPOSITORY = 's3://volsync-kopia/volsync/home' })
-    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(elsewhere), NOW), [])
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onS3], verdicts }), request(elsewhere), NOW), { findings: [], nudges: [] })
+    const decision = decide(t2, snapshotOf({ repositories: [onS3], verdicts }), request(s3Secret))
+    t2.same({ outcome: decision.outcome, reasons: decision.reasons, nudge: decision.nudge }, { outcome: 'unchanged', reasons: ['no findings'], nudge: undefined })
+  })
+  tt.test('a password without a verdict: no finding, and a nudge to check it that never shows the password', async (t2) => {
+    const unseen = 'never-seen-before-password'
+    const snapshot = snapshotOf({ repositories: [onS3], verdicts })
+    const result = checkKopiaPassword(snapshot, request(withPassword(s3Secret, unseen)), NOW)
+    t2.same(result.findings, [], 'unknown is not wrong')
+    t2.equal(result.nudges.length, 1)
+    const [nudge] = result.nudges
+    t2.ok(nudge instanceof KopiaPasswordCheckNudge)
+    t2.equal(nudge?.type, 'check-kopia-password')
+    t2.equal(nudge?.type === 'check-kopia-password' && nudge.repository, 'repo-s3')
+    t2.equal(nudge?.type === 'check-kopia-password' && nudge.password, unseen, 'the queue can read it')
+    t2.equal(snapshot.passwordVerdicts, verdicts, 'pure: the snapshot is untouched')
+
+    for (const operation of ['CREATE', 'UPDATE'] as const) {
+      const decision = decide(t2, snapshot, request(withPassword(s3Secret, unseen), { operation, oldObject: operation === 'UPDATE' ? s3Secret : null }))
+      t2.equal(decision.outcome, 'unchanged')
+      t2.same(decision.nudge?.type === 'check-kopia-password' && { repository: decision.nudge.repository, password: decision.nudge.password }, { repository: 'repo-s3', password: unseen })
+      t2.match(decision.reasons, ['no findings', /^kopiaPassword: no verdict yet for this KOPIA_PASSWORD/])
+      const shown = [JSON.stringify(decision), inspect(decision, { depth: null }), JSON.stringify({ ...decision.nudge }), Object.keys(decision.nudge ?? {}).join()]
+      for (const text of shown) {
+        t2.notOk(text.includes(unseen), `the password is not in ${text.slice(0, 60)}`)
+        t2.notOk(text.includes(passwordDigest(unseen)), 'nor its digest')
+      }
+      t2.same(JSON.parse(JSON.stringify(decision.nudge)), { type: 'check-kopia-password', repository: 'repo-s3' })
+    }
+    // The stored object's password is not checked on UPDATE: only the one being written matters.
+    const update = decide(t2, snapshot, request(s3Secret, { operation: 'UPDATE', oldObject: withPassword(s3Secret, unseen) }))
+    t2.equal(update.nudge, undefined)
+    // With a finding from another rule, the nudge still goes out.
+    const plainHttp = withStringData(withPassword(s3Secret, unseen), (d) => { delete d.AWS_S3_DISABLE_TLS })
+    const warned = decide(t2, snapshot, request(plainHttp))
+    t2.equal(warned.outcome, 'warn')
+    t2.equal(warned.nudge?.type, 'check-kopia-password')
+  })
+  tt.test('no verdicts published at all (no queue running): unknown, never wrong', async (t2) => {
+    const result = checkKopiaPassword(snapshotOf({ repositories: [onS3] }), request(withPassword(s3Secret, 'another-long-random-passphrase')), NOW)
+    t2.same(result.findings, [])
+    t2.equal(result.nudges.length, 1)
   })
   tt.test('filesystem:///<movers.repository.mountPath> names the one shared repository on NFS', async (t2) => {
     const nfsWrong = withPassword(fsSecret, 'another-long-random-passphrase')
-    t2.equal(checkKopiaPassword(snapshotOf({ repositories: [onNfs], config: nfsConfig }), request(nfsWrong), NOW).length, 1)
-    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onNfs] }), request(nfsWrong), NOW), [], 'no movers.repository: the path means nothing here')
-    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onNfs, opened({ filesystem: '/mnt/other' })], config: nfsConfig }), request(nfsWrong), NOW), [], 'two directory repositories: ambiguous, so silent')
+    t2.equal(checkKopiaPassword(snapshotOf({ repositories: [onNfs], verdicts, config: nfsConfig }), request(nfsWrong), NOW).findings.length, 1)
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onNfs], verdicts }), request(nfsWrong), NOW), { findings: [], nudges: [] }, 'no movers.repository: the path means nothing here')
+    t2.same(checkKopiaPassword(snapshotOf({ repositories: [onNfs, opened({ id: 'repo-other', filesystem: '/mnt/other' })], verdicts, config: nfsConfig }), request(nfsWrong), NOW), { findings: [], nudges: [] }, 'two directory repositories: ambiguous, so silent')
   })
 })
 

@@ -10,7 +10,9 @@ import { s3PrefixSource } from '../../src/catalog/s3-prefix-source.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import type { CatalogSourceConfig } from '../../src/config/schema.ts'
 import { ResticKeyCache } from '../../src/restic/key-cache.ts'
-import type { OpenedRepository, PasswordVerdict } from '../../src/state/catalog-state.ts'
+import { PasswordVerdictQueue } from '../../src/catalog/password-verdicts.ts'
+import type { OpenedRepository } from '../../src/state/catalog-state.ts'
+import { passwordDigest } from '../../src/state/password-verdicts.ts'
 import { directoryTarget } from '../support/kopia-target.ts'
 import { KopiaTestWriter } from '../support/kopia-writer.ts'
 import { LocalS3 } from '../support/s3-server.ts'
@@ -42,16 +44,6 @@ const EXPECTED = [
   ['media', 'sonarr', 'kopia', 1, '2026-03-11T03:00:00.000Z', 50],
 ]
 
-/** Waits for the off-thread derivation; the bound (60 s) only guards against a hang. */
-async function eventually(verdict: () => PasswordVerdict): Promise<PasswordVerdict> {
-  for (let i = 0; i < 2400; i++) {
-    const answer = verdict()
-    if (answer !== 'unknown') return answer
-    await new Promise((resolve) => setTimeout(resolve, 25))
-  }
-  return verdict()
-}
-
 const dir = await mkdtemp(join(tmpdir(), 'kopia-source-'))
 t.teardown(() => rm(dir, { recursive: true, force: true }))
 await writeFile(join(dir, 'password'), PASSWORD)
@@ -67,8 +59,16 @@ t.test('a shared repository in a directory: PVCs by identity, incomplete and for
   t.equal(repositories?.length, 1)
   const [opened] = repositories as OpenedRepository[]
   t.equal(opened!.filesystem, target.root)
-  t.equal(opened!.passwordVerdict(PASSWORD), 'opens', 'the catalog\'s own password, from the cache')
-  t.equal(await eventually(() => opened!.passwordVerdict('per-app-password')), 'wrong', 'another password: derived off-thread, then answered')
+  t.equal(opened!.format.uniqueId, uniqueId.toString('hex'), 'the format blob, as data')
+  t.equal(opened!.openedWithDigest, passwordDigest(PASSWORD), 'the digest of the password it opened with, not the password')
+  t.notOk(JSON.stringify(opened).includes(PASSWORD))
+  const queue = new PasswordVerdictQueue({ onChange: () => undefined })
+  queue.setRepositories(repositories ?? [])
+  t.equal(queue.verdicts.verdictOf(opened!.id, passwordDigest(PASSWORD)), 'opens', 'the catalog\'s own password, without a derivation')
+  t.equal(queue.counts.accepted, 0)
+  t.equal(queue.request({ repository: opened!.id, password: 'per-app-password' }), 'accepted')
+  await queue.idle()
+  t.equal(queue.verdicts.verdictOf(opened!.id, passwordDigest('per-app-password')), 'wrong', 'another password: derived off-thread by the queue, then answered')
   const again = await source.poll(never)
   t.same(again.entries, entries, 'an unchanged poll finds the same')
   t.equal(again.repositories?.[0], opened, 'and keeps the same opened repository')

@@ -3,6 +3,7 @@ import { randomBytes } from 'node:crypto'
 import { FsBlobStore } from '../../src/storage/fs-store.ts'
 import { KopiaRepository } from '../../src/kopia/repository.ts'
 import { checkPassword, passwordVerdict } from '../../src/kopia/password-check.ts'
+import { isDerivationKnown } from '../../src/kopia/key-derivation.ts'
 import { KopiaTestWriter } from '../support/kopia-writer.ts'
 import { clearLog, directoryTarget, recordingStore } from '../support/kopia-target.ts'
 
@@ -99,18 +100,20 @@ t.test('format blob refresh: unchanged is free, a password change or another rep
   await t.rejects(repository.poll(), { code: 'changed', message: /different repository/ })
 })
 
-t.test('password check: answered from the derived-key cache, derivation off-thread', async (t) => {
+t.test('password check: the synchronous verdict only reads the derived-key cache, the async one derives', async (t) => {
   const { writer, store } = await setup(t)
   writer.flushManifests()
   await writer.flushIndex()
   const repository = await KopiaRepository.open(store, password)
   t.equal(repository.checkPassword(password), 'opens', 'derived at open')
   const other = `other-${randomBytes(4).toString('hex')}`
-  t.equal(passwordVerdict(repository.formatBlob, other, { derive: false }), 'unknown', 'never derived')
-  t.equal(passwordVerdict(repository.formatBlob, other, { derive: false }), 'unknown', 'and derive:false did not start it')
-  t.equal(repository.checkPassword(other), 'unknown', 'starts a derivation, answers at once')
-  t.equal(await checkPassword(repository.formatBlob, other), 'wrong', 'shares the started derivation')
-  t.equal(repository.checkPassword(other), 'wrong', 'now known')
+  t.equal(passwordVerdict(repository.formatBlob, other), 'unknown', 'never derived')
+  t.notOk(isDerivationKnown(repository.formatBlob.uniqueId, repository.formatBlob.keyAlgorithm, other), 'and asking did not start a derivation')
+  t.equal(repository.checkPassword(other), 'unknown', 'nor does the repository\'s check')
+  t.notOk(isDerivationKnown(repository.formatBlob.uniqueId, repository.formatBlob.keyAlgorithm, other))
+  t.equal(await checkPassword(repository.formatBlob, other), 'wrong', 'derived off-thread')
+  t.equal(repository.checkPassword(other), 'wrong', 'now known from the cache')
   t.equal(await checkPassword(repository.formatBlob, password), 'opens')
   t.equal(passwordVerdict({ ...repository.formatBlob, keyAlgorithm: 'argon2' }, password), 'unknown', 'unsupported algorithm')
+  t.equal(await checkPassword({ ...repository.formatBlob, keyAlgorithm: 'argon2' }, password), 'unknown', 'unsupported algorithm, async')
 })

@@ -1,15 +1,26 @@
 // What a validation rule reports, and the small helpers every rule shares.
 import type { ValidationRuleName } from '../../config/schema.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
-import type { AdmissionInput } from '../decision.ts'
+import type { AdmissionInput, Nudge } from '../decision.ts'
 import { asObject, asString } from '../object-fields.ts'
 import { RD_API_GROUP, RD_KIND } from '../volsync-objects.ts'
 
 /** One problem with the admitted object. `message` names the object, the field and the fix; never a secret value. */
 export type Finding = { readonly rule: ValidationRuleName; readonly message: string }
 
-/** A validation rule: pure, never throws, returns [] when the request is not its business. */
-export type ValidationCheck = (snapshot: Snapshot, input: AdmissionInput, now: number) => Finding[]
+/** Findings plus requests for a loop to act (e.g. check a password the rule has no verdict for yet). */
+export interface CheckResult {
+  readonly findings: readonly Finding[]
+  readonly nudges: readonly Nudge[]
+}
+
+/**
+ * A validation rule: pure, never throws, returns [] when the request is not its business. A rule
+ * that can nudge returns a CheckResult.
+ */
+export type ValidationCheck = (snapshot: Snapshot, input: AdmissionInput, now: number) => Finding[] | CheckResult
+
+export const NO_FINDINGS: CheckResult = Object.freeze({ findings: Object.freeze([]), nudges: Object.freeze([]) })
 
 export function isSecretRequest(input: AdmissionInput): boolean {
   return input.kind.group === '' && input.kind.kind === 'Secret'

@@ -1,13 +1,16 @@
 // A shared Kopia repository with per-app passwords: a Secret whose KOPIA_PASSWORD does not open
 // the repository its KOPIA_REPOSITORY names makes the mover fail with "repository not
 // initialized" (or, worse, try to create one). The catalog has opened that repository; the verdict
-// comes from its derived-key cache, never from the network, and a password it has not seen yet is
-// derived off the event loop so that the next request (or the retry) gets the answer.
+// is read from the snapshot's published verdicts (by repository id and password digest). Pure: a
+// password without a verdict yet gives no finding and a nudge asking for it to be checked, which
+// the catalog's bounded queue does off the request path; a later request gets the answer.
 import type { OpenedRepository } from '../../state/catalog-state.ts'
+import { passwordDigest } from '../../state/password-verdicts.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
 import type { AdmissionInput } from '../decision.ts'
 import { isKopiaSecret, readSecretValues } from '../volsync-objects.ts'
-import { describeObject, isSecretRequest, type Finding } from './finding.ts'
+import { KopiaPasswordCheckNudge } from '../kopia-password-nudge.ts'
+import { type CheckResult, describeObject, isSecretRequest, NO_FINDINGS } from './finding.ts'
 
 type Target = { readonly s3: { readonly bucket: string; readonly prefix: string } } | { readonly filesystem: string }
 
@@ -41,17 +44,28 @@ function findRepository(snapshot: Snapshot, target: Target): { source: string; r
   return found[0] ?? null
 }
 
-export function checkKopiaPassword(snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
-  if (!isSecretRequest(input) || !input.object) return []
+/**
+ * Reads `snapshot.passwordVerdicts` for the Secret's KOPIA_PASSWORD on the repository its
+ * KOPIA_REPOSITORY names: 'wrong' is a finding, 'opens' nothing, no verdict yet a nudge
+ * (KopiaPasswordCheckNudge, which hides the password from logs and JSON).
+ */
+export function checkKopiaPassword(snapshot: Snapshot, input: AdmissionInput, _now: number): CheckResult {
+  if (!isSecretRequest(input) || !input.object) return NO_FINDINGS
   const values = readSecretValues(input.object)
-  if (!isKopiaSecret(values)) return []
+  if (!isKopiaSecret(values)) return NO_FINDINGS
   const password = values.get('KOPIA_PASSWORD')
   const target = targetOf(values)
-  if (!password || !target) return []
+  if (!password || !target) return NO_FINDINGS
   const found = findRepository(snapshot, target)
-  if (!found || found.repository.passwordVerdict(password) !== 'wrong') return []
-  return [{
-    rule: 'kopiaPassword',
-    message: `${describeObject(input)}: KOPIA_PASSWORD does not open the Kopia repository at ${found.repository.location} (opened by catalog source ${found.source}); a mover using this Secret fails with "repository not initialized" and backs up or restores nothing. Give this Secret the password that repository was created with (a shared repository has one password for every app).`,
-  }]
+  if (!found) return NO_FINDINGS
+  const verdict = snapshot.passwordVerdicts.verdictOf(found.repository.id, passwordDigest(password))
+  if (verdict === 'unknown') return { findings: [], nudges: [new KopiaPasswordCheckNudge(found.repository.id, password)] }
+  if (verdict === 'opens') return NO_FINDINGS
+  return {
+    findings: [{
+      rule: 'kopiaPassword',
+      message: `${describeObject(input)}: KOPIA_PASSWORD does not open the Kopia repository at ${found.repository.location} (opened by catalog source ${found.source}); a mover using this Secret fails with "repository not initialized" and backs up or restores nothing. Give this Secret the password that repository was created with (a shared repository has one password for every app).`,
+    }],
+    nudges: [],
+  }
 }

@@ -3,7 +3,7 @@
 // user set to `deny`. Never mutates.
 import type { ValidationRuleName } from '../../config/schema.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
-import { skip, type AdmissionInput, type AdmissionRule, type Decision } from '../decision.ts'
+import { skip, type AdmissionInput, type AdmissionRule, type Decision, type Nudge } from '../decision.ts'
 import { isPvcRequest, isReplicationDestinationRequest, isSecretRequest, type Finding, type ValidationCheck } from './finding.ts'
 import { checkKopiaPassword } from './kopia-password.ts'
 import { checkKopiaPrefixSlash } from './kopia-prefix-slash.ts'
@@ -22,8 +22,18 @@ function checksFor(input: AdmissionInput): readonly ValidationCheck[] | null {
   return null
 }
 
-function run(checks: readonly ValidationCheck[], snapshot: Snapshot, input: AdmissionInput, now: number): Finding[] {
-  return checks.flatMap((check) => check(snapshot, input, now))
+function run(checks: readonly ValidationCheck[], snapshot: Snapshot, input: AdmissionInput, now: number): { findings: Finding[]; nudges: Nudge[] } {
+  const findings: Finding[] = []
+  const nudges: Nudge[] = []
+  for (const check of checks) {
+    const result = check(snapshot, input, now)
+    if (Array.isArray(result)) findings.push(...result)
+    else {
+      findings.push(...result.findings)
+      nudges.push(...result.nudges)
+    }
+  }
+  return { findings, nudges }
 }
 
 function level(snapshot: Snapshot, rule: ValidationRuleName): 'warn' | 'deny' {
@@ -37,13 +47,18 @@ export const decideValidation: AdmissionRule = (snapshot, input, now): Decision 
   if (!checks) return skip(RULE, `kind ${group ? `${group}/` : ''}${kind} is not validated`)
   if (!input.object) return skip(RULE, 'no object')
 
-  const findings = run(checks, snapshot, input, now)
-  if (findings.length === 0) return { rule: RULE, outcome: 'unchanged', reasons: ['no findings'], warnings: [] }
+  const { findings, nudges } = run(checks, snapshot, input, now)
+  // A Decision carries one nudge; only the kopiaPassword rule nudges, once per object.
+  const nudge = nudges[0]
+  const nudged = nudge ? { nudge } : {}
+  const nudgeReasons = nudges.map(describeNudge)
+  if (findings.length === 0) return { rule: RULE, outcome: 'unchanged', reasons: ['no findings', ...nudgeReasons], warnings: [], ...nudged }
 
   // On UPDATE a problem the stored object already had is not denied: it did not come from this
   // change, and denying it would block unrelated updates (labels, finalizer removal on delete).
+  // The stored object's nudges are dropped: only the password being written needs a verdict.
   const before = input.operation === 'UPDATE' && input.oldObject
-    ? new Set(run(checks, snapshot, { ...input, object: input.oldObject, oldObject: null }, now).map((f) => `${f.rule}\n${f.message}`))
+    ? new Set(run(checks, snapshot, { ...input, object: input.oldObject, oldObject: null }, now).findings.map((f) => `${f.rule}\n${f.message}`))
     : new Set<string>()
 
   const denials: string[] = []
@@ -61,6 +76,14 @@ export const decideValidation: AdmissionRule = (snapshot, input, now): Decision 
       reasons.push(`${finding.rule} (warn${preexisting ? ', pre-existing' : ''}): ${finding.message}`)
     }
   }
-  if (denials.length > 0) return { rule: RULE, outcome: 'deny', reasons, warnings, denial: denials.join(' ') }
-  return { rule: RULE, outcome: 'warn', reasons, warnings }
+  reasons.push(...nudgeReasons)
+  if (denials.length > 0) return { rule: RULE, outcome: 'deny', reasons, warnings, denial: denials.join(' '), ...nudged }
+  return { rule: RULE, outcome: 'warn', reasons, warnings, ...nudged }
+}
+
+/** One line for reasons; never the password a nudge carries. */
+function describeNudge(nudge: Nudge): string {
+  return nudge.type === 'check-kopia-password'
+    ? 'kopiaPassword: no verdict yet for this KOPIA_PASSWORD; a check of it against the catalog\'s repository is requested (not on dry runs), and a later request gets the answer'
+    : `pre-warm of ${nudge.namespace}/${nudge.pvc} requested`
 }
