@@ -9,10 +9,10 @@ import { createLogger } from '../log.ts'
 import { loadConfigOrUsage, oneShotSnapshot } from './one-shot-snapshot.ts'
 import { EXIT_OK, UsageError } from './usage-error.ts'
 
-async function readInput(path: string): Promise<string> {
+async function readInput(path: string, stdin: NodeJS.ReadableStream): Promise<string> {
   if (path === '-') {
     const chunks: Buffer[] = []
-    for await (const chunk of process.stdin) chunks.push(chunk as Buffer)
+    for await (const chunk of stdin) chunks.push(typeof chunk === 'string' ? Buffer.from(chunk) : chunk)
     return Buffer.concat(chunks).toString('utf8')
   }
   try {
@@ -45,7 +45,17 @@ export function wrapBareObject(value: unknown): unknown {
   }
 }
 
-export async function reviewCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
+/** Where `review` reads `-` from and logs to (the process's stdin and stderr unless given). */
+export interface ReviewStreams {
+  readonly stdin?: NodeJS.ReadableStream
+  readonly stderr?: NodeJS.WritableStream
+}
+
+/**
+ * `review`: writes the AdmissionReview response (JSON) to `out` and resolves to 0. Throws UsageError
+ * for bad arguments, an unreadable or invalid input, an invalid config or --state directory.
+ */
+export async function reviewCommand(argv: string[], out: NodeJS.WritableStream, streams: ReviewStreams = {}): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
     allowPositionals: true,
@@ -60,8 +70,8 @@ export async function reviewCommand(argv: string[], out: NodeJS.WritableStream):
   if (values.webhook !== 'mutate' && values.webhook !== 'validate') throw new UsageError('--webhook: must be mutate or validate')
   const webhook: Webhook = values.webhook
   const config = loadConfigOrUsage(values.config)
-  const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, process.stderr)
-  const text = await readInput(positionals[0]!)
+  const log = createLogger(config.log.level === 'info' ? 'warn' : config.log.level, streams.stderr ?? process.stderr)
+  const text = await readInput(positionals[0]!, streams.stdin ?? process.stdin)
   let body: unknown
   try {
     body = wrapBareObject(JSON.parse(text))

@@ -1,15 +1,50 @@
-// `serve [--config FILE]`: run the webhook until SIGTERM/SIGINT.
+// `serve [--config FILE] [--kubeconfig FILE]`: run the webhook until SIGTERM/SIGINT.
+import { accessSync, constants } from 'node:fs'
 import { parseArgs } from 'node:util'
+import type { Config } from '../config/schema.ts'
 import { createLogger } from '../log.ts'
 import { startRuntime } from '../server/runtime.ts'
 import { loadConfigOrUsage } from './one-shot-snapshot.ts'
-import { EXIT_OK } from './usage-error.ts'
+import { EXIT_OK, UsageError } from './usage-error.ts'
 
+/** What `serve` starts the runtime with. */
+export interface ServeOptions {
+  readonly config: Config
+  /** The config file to watch for reloads; absent when serving the built-in defaults. */
+  readonly configFile?: string
+  /** `--kubeconfig` was given. */
+  readonly kubeconfigFlag: boolean
+}
+
+/**
+ * argv -> the config `serve` runs: the loaded file (or the defaults) with `--kubeconfig` in place
+ * of `kube.kubeconfig`. Throws UsageError for an unknown option, an invalid config, or a
+ * `--kubeconfig` file that cannot be read. Reads the files; starts nothing.
+ */
+export function serveOptions(argv: string[]): ServeOptions {
+  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, kubeconfig: { type: 'string' } } })
+  const loaded = loadConfigOrUsage(values.config)
+  let config = loaded
+  if (values.kubeconfig !== undefined) {
+    try {
+      accessSync(values.kubeconfig, constants.R_OK)
+    } catch (error) {
+      throw new UsageError(`--kubeconfig ${values.kubeconfig}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+    }
+    config = { ...loaded, kube: { ...loaded.kube, kubeconfig: values.kubeconfig } }
+  }
+  const kubeconfigFlag = values.kubeconfig !== undefined
+  return values.config ? { config, configFile: values.config, kubeconfigFlag } : { config, kubeconfigFlag }
+}
+
+/** `serve`: resolves to 0 after SIGTERM/SIGINT and a clean shutdown; rejects when the runtime cannot start. */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { values } = parseArgs({ args: argv, options: { config: { type: 'string' } } })
-  const config = loadConfigOrUsage(values.config)
+  const { config, configFile, kubeconfigFlag } = serveOptions(argv)
   const log = createLogger(config.log.level)
-  const runtime = await startRuntime({ config, log, ...(values.config ? { configFile: values.config } : {}) })
+  if (kubeconfigFlag && config.state.directory !== undefined) {
+    log.warn({ kubeconfig: config.kube.kubeconfig, stateDirectory: config.state.directory }, 'state.directory is set: cluster state comes from that directory, the kubeconfig is not used')
+  }
+  const runtime = await startRuntime({ config, log, ...(configFile !== undefined ? { configFile } : {}) })
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down')

@@ -1,17 +1,58 @@
 // S3 as blob storage, tuned for the servers home labs run (Garage, MinIO, RustFS, Ceph RGW):
 // path-style by default, checksums only when an operation requires them (those servers reject
 // or mishandle the SDK's newer default checksum headers), every request bounded in time.
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
+import type { S3Client } from '@aws-sdk/client-s3'
 import type { S3LocationConfig } from '../config/schema.ts'
 import { durationMs } from '../config/duration.ts'
 import { type BlobInfo, BlobNotFoundError, type BlobPage, type BlobStore, BlobStoreError, type ListOptions } from './blob-store.ts'
 import { s3Credentials } from './s3-credentials.ts'
 
-interface Connection {
-  readonly client: S3Client
+type S3Sdk = typeof import('@aws-sdk/client-s3')
+
+// The SDK takes about a second to load: only a process that reads S3 pays for it (the CLI's
+// review and catalog on a filesystem config do not), once, on the first request.
+let sdk: Promise<S3Sdk> | undefined
+function loadSdk(): Promise<S3Sdk> {
+  sdk ??= import('@aws-sdk/client-s3')
+  return sdk
+}
+
+/** One S3 client per configured location, shared by every `sub()` view; created on first use. */
+class Connection {
   readonly bucket: string
   readonly requestTimeoutMs: number
   readonly endpoint: string
+  readonly #config: S3LocationConfig
+  #client: Promise<{ readonly sdk: S3Sdk; readonly client: S3Client }> | undefined
+
+  constructor(config: S3LocationConfig) {
+    this.#config = config
+    this.bucket = config.bucket
+    this.requestTimeoutMs = durationMs(config.requestTimeout)
+    this.endpoint = config.endpoint ?? `aws:${config.region}`
+  }
+
+  /** The SDK (for its command classes) and the client; rejects only when the SDK cannot be loaded. */
+  client(): Promise<{ readonly sdk: S3Sdk; readonly client: S3Client }> {
+    this.#client ??= loadSdk().then((loaded) => ({ sdk: loaded, client: this.#create(loaded) }))
+    return this.#client
+  }
+
+  #create(loaded: S3Sdk): S3Client {
+    const config = this.#config
+    const requestTimeoutMs = this.requestTimeoutMs
+    const credentials = s3Credentials(config)
+    return new loaded.S3Client({
+      region: config.region,
+      forcePathStyle: config.forcePathStyle,
+      ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
+      ...(credentials !== undefined ? { credentials } : {}),
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: config.maxAttempts,
+      requestHandler: { connectionTimeout: Math.min(requestTimeoutMs, 10_000), requestTimeout: requestTimeoutMs, httpAgent: { keepAlive: true, maxSockets: 64 }, httpsAgent: { keepAlive: true, maxSockets: 64 } },
+    })
+  }
 }
 
 function errorName(error: unknown): string {
@@ -26,22 +67,6 @@ function httpStatus(error: unknown): number | undefined {
   if (typeof error !== 'object' || error === null || !('$metadata' in error)) return undefined
   const metadata = error.$metadata
   return typeof metadata === 'object' && metadata !== null && 'httpStatusCode' in metadata && typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined
-}
-
-export function createS3Connection(config: S3LocationConfig): Connection {
-  const requestTimeoutMs = durationMs(config.requestTimeout)
-  const credentials = s3Credentials(config)
-  const client = new S3Client({
-    region: config.region,
-    forcePathStyle: config.forcePathStyle,
-    ...(config.endpoint !== undefined ? { endpoint: config.endpoint } : {}),
-    ...(credentials !== undefined ? { credentials } : {}),
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
-    maxAttempts: config.maxAttempts,
-    requestHandler: { connectionTimeout: Math.min(requestTimeoutMs, 10_000), requestTimeout: requestTimeoutMs, httpAgent: { keepAlive: true, maxSockets: 64 }, httpsAgent: { keepAlive: true, maxSockets: 64 } },
-  })
-  return { client, bucket: config.bucket, requestTimeoutMs, endpoint: config.endpoint ?? `aws:${config.region}` }
 }
 
 export class S3BlobStore implements BlobStore {
@@ -85,7 +110,8 @@ export class S3BlobStore implements BlobStore {
   async listPage(prefix: string, options: ListOptions & { readonly continuation?: string } = {}): Promise<BlobPage> {
     const root = this.#root
     try {
-      const answer = await this.#connection.client.send(new ListObjectsV2Command({
+      const { sdk: s3, client } = await this.#connection.client()
+      const answer = await client.send(new s3.ListObjectsV2Command({
         Bucket: this.#connection.bucket,
         Prefix: root + prefix,
         ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
@@ -106,7 +132,8 @@ export class S3BlobStore implements BlobStore {
 
   async #read(key: string, range: string | undefined, signal: AbortSignal | undefined): Promise<Buffer> {
     try {
-      const answer = await this.#connection.client.send(new GetObjectCommand({
+      const { sdk: s3, client } = await this.#connection.client()
+      const answer = await client.send(new s3.GetObjectCommand({
         Bucket: this.#connection.bucket,
         Key: this.#root + key,
         ...(range !== undefined ? { Range: range } : {}),
@@ -132,7 +159,8 @@ export class S3BlobStore implements BlobStore {
 
   async stat(key: string, signal?: AbortSignal): Promise<BlobInfo | null> {
     try {
-      const answer = await this.#connection.client.send(new HeadObjectCommand({ Bucket: this.#connection.bucket, Key: this.#root + key }), { abortSignal: this.#signal(signal) })
+      const { sdk: s3, client } = await this.#connection.client()
+      const answer = await client.send(new s3.HeadObjectCommand({ Bucket: this.#connection.bucket, Key: this.#root + key }), { abortSignal: this.#signal(signal) })
       return { key, size: answer.ContentLength ?? 0, modifiedMs: answer.LastModified?.getTime() ?? 0 }
     } catch (error) {
       // HEAD has no body, so a missing bucket is a bare 404 too; the listing before any stat reports it.
@@ -148,5 +176,5 @@ export class S3BlobStore implements BlobStore {
 
 /** A store rooted at `prefix` in the configured bucket. */
 export function s3BlobStore(config: S3LocationConfig, prefix: string = config.prefix): S3BlobStore {
-  return new S3BlobStore(createS3Connection(config), prefix)
+  return new S3BlobStore(new Connection(config), prefix)
 }
