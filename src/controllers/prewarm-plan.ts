@@ -13,6 +13,21 @@ import { gibibytes, quantityBytes } from './quantity.ts'
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'volsync-autorestore'
 export const PREWARM_LABEL = 'volsync-autorestore.io/prewarm'
+/** spec.trigger.manual values pre-warm writes are `prewarm-<ms since epoch>`: the RD itself says when it was last triggered. */
+export const PREWARM_TRIGGER_PREFIX = 'prewarm-'
+/** How long a finished RD without an image waits before pre-warm triggers it again (10 min). */
+export const DEFAULT_RETRIGGER_AFTER_MS = 10 * 60_000
+
+/** The trigger.manual value for a create or a trigger at `now` (ms since epoch). */
+export function prewarmTrigger(now: number): string {
+  return `${PREWARM_TRIGGER_PREFIX}${now}`
+}
+
+/** When pre-warm wrote this trigger.manual value (ms since epoch); null for a value it did not write. */
+export function prewarmTriggeredAt(manual: string | null | undefined): number | null {
+  const match = manual == null ? null : /^prewarm-(\d{1,16})$/.exec(manual)
+  return match ? Number(match[1]) : null
+}
 
 type Json = Record<string, unknown>
 
@@ -80,12 +95,38 @@ export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: strin
   }
 }
 
+export interface PrewarmPlanOptions {
+  /** ms since epoch: catalog freshness, the trigger value written, and trigger ages. */
+  readonly now: number
+  /** A finished RD without an image is triggered again once its trigger is this old (default DEFAULT_RETRIGGER_AFTER_MS). */
+  readonly retriggerAfterMs?: number
+  /** Plan for this one PVC only (a nudge from a `wait` decision). */
+  readonly only?: { readonly namespace: string; readonly pvc: string }
+}
+
 /**
- * `only`: plan for one PVC (a nudge from a `wait` decision). `manual` is the trigger value to use
- * (a fresh one per run, e.g. from the clock), so a re-trigger always changes it.
+ * Whether an idle RD of ours whose trigger is `manual` is due another trigger: when the time in
+ * our value is at least `period` old. A value we did not write says nothing about when: due. A
+ * time more than a period ahead of `now` is no clock skew between replicas but a value nobody
+ * should wait for: due.
  */
-export function planPrewarm(snapshot: Snapshot, now: number, manual: string, only?: { namespace: string; pvc: string }): PrewarmAction[] {
+function triggerDue(manual: string, now: number, period: number): boolean {
+  const at = prewarmTriggeredAt(manual)
+  if (at === null || at - now > period) return true
+  return now - at >= period
+}
+
+/**
+ * The actions that bring the cluster to the pre-warmed state, from the snapshot alone (no memory
+ * of earlier passes: a new leader plans exactly what the old one would have). A create carries
+ * the trigger `prewarmTrigger(now)`; an RD of ours that is idle, has no image and whose trigger is
+ * older than the retrigger period gets a trigger with that value, so a re-trigger always changes it.
+ */
+export function planPrewarm(snapshot: Snapshot, options: PrewarmPlanOptions): PrewarmAction[] {
   const { config, cluster, catalog } = snapshot
+  const { now, only } = options
+  const period = options.retriggerAfterMs ?? DEFAULT_RETRIGGER_AFTER_MS
+  const manual = prewarmTrigger(now)
   if (!config.prewarm.enabled || !cluster.synced) return []
   const actions: PrewarmAction[] = []
   for (const [key] of catalog.byPvc) {
@@ -101,13 +142,18 @@ export function planPrewarm(snapshot: Snapshot, now: number, manual: string, onl
     const name = renderName(config.pvc.destinationName, { pvc, namespace })
     const rd = cluster.replicationDestinations.get(objectKey(namespace, name))
     if (!rd) {
+      // The snapshot lags our own create by a watch event: a pass in between plans the create
+      // again, and the API answers 409 (the controller takes that as "already exists").
       actions.push({ type: 'create', namespace, name, pvc, body: prewarmBody(snapshot, answer.entry, name, manual) })
       continue
     }
-    // Only RDs it created, only when idle (the last manual sync finished) and still without an image.
+    // Only RDs it created, only when idle (the last manual sync finished), still without an image,
+    // and not triggered within the period. The snapshot lags our own trigger by a watch event: a
+    // pass in between (only possible once the period is over) writes a newer value once more,
+    // which VolSync takes as the same pending sync.
     const ours = rd.labels?.[MANAGED_BY_LABEL] === MANAGED_BY
     const idle = rd.manualTrigger != null && rd.manualTrigger === rd.lastManualSync
-    if (ours && idle && rd.latestImage === null) actions.push({ type: 'trigger', namespace, name, pvc, manual })
+    if (ours && idle && rd.latestImage === null && triggerDue(rd.manualTrigger!, now, period)) actions.push({ type: 'trigger', namespace, name, pvc, manual })
   }
   return actions
 }
