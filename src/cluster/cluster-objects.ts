@@ -70,7 +70,7 @@ export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
 
 export function replicationSourceInfo(o: Obj, namespace: string, name: string): ReplicationSourceInfo {
   const spec = obj(o.spec)
-  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true }
+  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(obj(o.metadata)?.annotations) }
 }
 
 export interface ObjectProblem {

@@ -12,13 +12,20 @@ export interface KubeWrites {
   createReplicationDestination(namespace: string, body: Record<string, unknown>): Promise<boolean>
   triggerReplicationDestination(namespace: string, name: string, manual: string): Promise<void>
   pauseReplicationSource(namespace: string, name: string, annotations: Record<string, string>): Promise<void>
-  createEvent(namespace: string, event: CoreV1Event): Promise<void>
+  /**
+   * Creates an Event with the name in `event.metadata.name`; false when an Event of that name
+   * already exists (409): with a deterministic name that means "already reported", by this
+   * replica or an earlier leader.
+   */
+  createEvent(namespace: string, event: CoreV1Event): Promise<boolean>
 }
 
+/** Whether `error` is the API's answer with this HTTP status (404 Not Found, 409 AlreadyExists/Conflict). */
 export function isConflict(error: unknown, code: 404 | 409): boolean {
   return error instanceof ApiException && error.code === code
 }
 
+/** The writes above through @kubernetes/client-node with `kubeConfig`'s credentials; API errors other than the 409s named are thrown. */
 export function kubeWrites(kubeConfig: KubeConfig): KubeWrites {
   const custom = kubeConfig.makeApiClient(CustomObjectsApi)
   const core = kubeConfig.makeApiClient(CoreV1Api)
@@ -40,7 +47,13 @@ export function kubeWrites(kubeConfig: KubeConfig): KubeWrites {
       await custom.patchNamespacedCustomObject({ ...VOLSYNC, namespace, plural: 'replicationsources', name, body: { metadata: { annotations }, spec: { paused: true } } }, merge)
     },
     async createEvent(namespace, event) {
-      await core.createNamespacedEvent({ namespace, body: event })
+      try {
+        await core.createNamespacedEvent({ namespace, body: event })
+        return true
+      } catch (error) {
+        if (isConflict(error, 409)) return false
+        throw error
+      }
     },
   }
 }

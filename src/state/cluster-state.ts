@@ -36,6 +36,8 @@ export interface ReplicationSourceInfo {
   readonly name: string
   readonly sourcePVC: string | null
   readonly paused: boolean
+  /** metadata.annotations (the missed-restore guard reads its own marks back from the cluster). */
+  readonly annotations?: Readonly<Record<string, string>>
 }
 
 /** How fresh one watched resource is, for /status and metrics (the API-server source fills it). */
