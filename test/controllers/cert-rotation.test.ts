@@ -1,13 +1,19 @@
 // Self-managed TLS against the fake API server, through the real client-node. Renewal decisions
 // read an injected clock; certificates are checked with node:crypto's X509Certificate.
 import { X509Certificate, createPrivateKey } from 'node:crypto'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import https from 'node:https'
 import type { AddressInfo } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { TLSSocket } from 'node:tls'
 import t from 'tap'
-import { CertRotation, type SelfManagedTlsOptions, type WebhookTlsOptions } from '../../src/controllers/cert-rotation.ts'
+import { CertRotation, type SelfManagedTlsOptions } from '../../src/controllers/cert-rotation.ts'
 import { LeaderLease } from '../../src/controllers/leader-lease.ts'
-import { createServingCertificate } from '../../src/tls/certificate-authority.ts'
+import { defaultConfig } from '../../src/config/load.ts'
+import { silentLog } from '../../src/log.ts'
+import { tlsSource } from '../../src/server/tls-source.ts'
+import { createCertificateAuthority, createServingCertificate } from '../../src/tls/certificate-authority.ts'
 import { ReloadingTlsContext, type TlsPair } from '../../src/tls/reloading-context.ts'
 import { FakeKubeApi, field, type JsonObject } from '../support/fake-kube-api.ts'
 
@@ -332,7 +338,38 @@ t.test('options', async (t) => {
   const h = await harness(t)
   t.throws(() => h.rotation({ certValidityMs: DAY, renewBeforeMs: DAY }), /renewBeforeMs/)
   t.throws(() => h.rotation({ caValidityMs: 30 * DAY, renewBeforeMs: 20 * DAY, certValidityMs: 25 * DAY }), /CA renewal window/)
-  // cert-manager mode is a type only: the server reads mounted files and never touches caBundle.
-  const certManager: WebhookTlsOptions = { mode: 'cert-manager', certFile: '/tls/tls.crt', keyFile: '/tls/tls.key' }
-  t.equal(certManager.mode, 'cert-manager')
+})
+
+t.test('cert-manager mode (no server.tls.selfManaged): the mounted files are served; the API and caBundle are never touched', async (t) => {
+  const h = await harness(t)
+  // What cert-manager mounts: a certificate from a CA the server never sees the key of.
+  const ca = createCertificateAuthority({ days: 1 })
+  const issued = createServingCertificate({ ca, service: SERVICE, namespace: NS, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], days: 1 })
+  const dir = await mkdtemp(join(tmpdir(), 'cert-manager-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  await writeFile(join(dir, 'tls.crt'), issued.certPem)
+  await writeFile(join(dir, 'tls.key'), issued.keyPem)
+  const defaults = defaultConfig()
+  t.equal(defaults.server.tls.selfManaged, undefined, 'files are the default mode')
+  const config = { ...defaults, server: { ...defaults.server, tls: { ...defaults.server.tls, certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key') } } }
+  const bundles = h.caBundles()
+  h.fake.clearRequests()
+
+  // The API server is reachable (kube credentials given): still nothing may be read or written there.
+  const source = tlsSource({ config, kubeConfig: h.fake.kubeConfig(), onReload: () => {}, log: silentLog })
+  t.teardown(() => source.close())
+  t.same(source.loops, [], 'no rotation loop, on the leader or elsewhere')
+  const context = await source.context()
+  const server = https.createServer({ ...context.current() }, (_req, res) => res.end('ok'))
+  context.applyTo(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  }))
+  const port = (server.address() as AddressInfo).port
+  t.equal(await servedFingerprint(port, ca.certPem), new X509Certificate(issued.certPem).fingerprint256, 'serves the mounted certificate')
+  t.same(h.fake.requests, [], 'no request to the API server')
+  t.same(h.caBundles(), bundles, 'every caBundle as cert-manager\'s cainjector left it')
+  t.equal(h.secret(), undefined, 'no TLS Secret created')
 })
