@@ -152,8 +152,9 @@ export function planPrewarm(snapshot: Snapshot, options: PrewarmPlanOptions): Pr
     // pass in between (only possible once the period is over) writes a newer value once more,
     // which VolSync takes as the same pending sync.
     const ours = rd.labels?.[MANAGED_BY_LABEL] === MANAGED_BY
-    const idle = rd.manualTrigger != null && rd.manualTrigger === rd.lastManualSync
-    if (ours && idle && rd.latestImage === null && triggerDue(rd.manualTrigger!, now, period)) actions.push({ type: 'trigger', namespace, name, pvc, manual })
+    const trigger = rd.manualTrigger
+    const idle = trigger != null && trigger === rd.lastManualSync
+    if (ours && idle && rd.latestImage === null && triggerDue(trigger, now, period)) actions.push({ type: 'trigger', namespace, name, pvc, manual })
   }
   return actions
 }
