@@ -1,4 +1,4 @@
-// One supervised list+watch against the fake API server, through the real client-node Watch.
+// One supervised list+watch against the fake API server, authenticated through the real client-node.
 // No timed assertions: every wait is for a condition (fake.waitFor, or Changes.until on our side).
 import t from 'tap'
 import { CoreV1Api, type V1Secret } from '@kubernetes/client-node'
@@ -136,6 +136,28 @@ t.test('410 Gone after a drop: relists, and an object deleted meanwhile is gone'
   t.equal(supervisor.health().restarts, 2, 'the drop, then the 410')
   await core.createNamespacedSecret({ namespace: 'media', body: secret('after') })
   await changes.until(() => names().includes('media/after'))
+})
+
+t.test('a refused watch is reported with its Status message and retried from its resourceVersion', async (t) => {
+  const { fake, supervisor, changes } = await setup(t)
+  await started(fake, supervisor)
+  fake.injectFailure({ method: 'GET', path: '/api/v1/secrets', code: 403, reason: 'Forbidden', message: 'secrets is forbidden: User "x" cannot watch resource "secrets"', times: 2 })
+  fake.endWatches()
+  await changes.until(() => supervisor.health().restarts === 2)
+  t.equal(changes.health.find((h) => h.error !== null)?.error, 'watch: HTTP 403 Forbidden: secrets is forbidden: User "x" cannot watch resource "secrets"')
+  await fake.waitFor(() => fake.openWatches('secrets') === 1)
+  await changes.until(() => supervisor.health().error === null)
+  t.equal(fake.listCalls('secrets'), 1, 'no relist for a refusal')
+})
+
+t.test('410 Gone as an HTTP status relists at once, as the ERROR event does', async (t) => {
+  const { fake, supervisor, changes } = await setup(t)
+  await started(fake, supervisor)
+  fake.injectFailure({ method: 'GET', path: '/api/v1/secrets', code: 410, reason: 'Expired', message: 'too old resource version' })
+  fake.endWatches()
+  await fake.waitFor(() => fake.listCalls('secrets') === 2 && fake.openWatches('secrets') === 1)
+  await changes.until(() => supervisor.health().restarts === 1)
+  t.match(supervisor.health(), { restarts: 1, error: null })
 })
 
 t.test('the watchdog relists when a live watch goes quiet', async (t) => {
