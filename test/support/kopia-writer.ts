@@ -3,9 +3,17 @@
 // `xs`/`xr` + `xe` markers, or format-v1 `n` blobs + `m` compaction logs). Everything goes through
 // `put(key, bytes)` so the same writer can fill a directory or an S3 bucket. It never imports
 // src/kopia: it is the independent second implementation the reader is checked against.
+//
+// What two real repositories written by kopia 0.23.1 showed (../shared/fixtures/kopia/real-repos,
+// test/kopia/real-repos.test.ts), and this writer now does the same: index entries carry the
+// repository's format version (3, not 2); blob names end in a session ID `s<16 hex>144`;
+// maintenance rewrites contents into newer packs (live ones and deletion markers alike), so one
+// content ID has entries in several packs; and beside the indexes lie blobs a reader must pass
+// over: `xw<unix seconds>` deletion watermarks (plaintext), `_log_…` blobs, `kopia.blobcfg` and
+// `kopia.maintenance` (writeRepositoryExtras).
 import { randomBytes } from 'node:crypto'
 import { deflateRawSync, gzipSync, zstdCompressSync } from 'node:zlib'
-import { checksummedFormatBlob, contentHash, sealContent } from './kopia-crypto.ts'
+import { checksummedFormatBlob, contentHash, formatKeyFor, sealContent, sealFormat } from './kopia-crypto.ts'
 import { buildFormatBlob, type BuiltFormat, type FormatOptions } from './kopia-format.ts'
 import { buildIndexV1, buildIndexV2, type BuiltEntry } from './kopia-index-builder.ts'
 import { goTime, type ManifestEntryJson, newManifestId, type SnapshotSpec, snapshotEntry, tombstone } from './kopia-manifests.ts'
@@ -20,6 +28,12 @@ export interface WriterOptions extends FormatOptions {
   readonly layout?: WriterLayout
   /** Unix seconds of the writer's clock, which advances one second per write. */
   readonly startSeconds?: number
+}
+
+interface OpenPack {
+  readonly id: string
+  readonly chunks: Buffer[]
+  size: number
 }
 
 export interface IndexBlobRecord {
@@ -53,7 +67,8 @@ function mergeEntries(lists: Iterable<readonly BuiltEntry[]>): BuiltEntry[] {
 
 export class KopiaTestWriter {
   format: BuiltFormat
-  readonly session = `s${randomBytes(8).toString('hex')}132`
+  // kopia 0.23.1's session IDs as they appear in its blob names (kopia 0.19's ended in 132); the reader never parses them.
+  readonly session = `s${randomBytes(8).toString('hex')}144`
   readonly indexBlobs = new Map<string, IndexBlobRecord>()
   writeEpoch = 0
   readonly #options: WriterOptions
@@ -61,7 +76,9 @@ export class KopiaTestWriter {
   #pendingManifests: ManifestEntryJson[] = []
   readonly #committed = new Map<string, ManifestEntryJson>()
   readonly #liveContents = new Map<string, BuiltEntry>()
-  #pack: { id: string; chunks: Buffer[]; size: number } | undefined
+  readonly #packs = new Map<'p' | 'q', OpenPack>()
+  /** Every sealed content by `pack+offset`, so that a rewrite can copy it. */
+  readonly #boxes = new Map<string, Buffer>()
   #pendingIndex: BuiltEntry[] = []
 
   private constructor(options: WriterOptions) {
@@ -174,36 +191,93 @@ export class KopiaTestWriter {
 
   /** An `m` content with exactly these plaintext bytes (normally gzip of the entries JSON): for damaged-content tests. */
   writeManifestBytes(plaintext: Buffer, compression = 0): string {
+    return this.writeContent('m', plaintext, compression)
+  }
+
+  /**
+   * A content with this prefix ('' for file data, 'k' for directories, 'm' for manifests) and
+   * plaintext; prefixed contents go to `q` packs, data to `p` packs, as kopia splits them.
+   */
+  writeContent(prefix: '' | 'k' | 'm', plaintext: Buffer, compression = 0): string {
     if (compression !== 0 && this.format.indexVersion === 1) throw new Error('index v1 cannot record compression')
     const hash = contentHash(this.format.hash, this.format.secret, plaintext)
-    const contentId = `m${hash.toString('hex')}`
+    const contentId = `${prefix}${hash.toString('hex')}`
     const payload = compression === 0 ? plaintext : compress(compression, plaintext)
     const box = sealContent(this.format.encryption, this.format.masterKey, hash.subarray(hash.length - 16), payload)
-    const pack = this.#pack ?? this.#newPack()
-    const entry: BuiltEntry = {
-      contentId, timestamp: this.#tick(), deleted: false, packBlobId: pack.id, packOffset: pack.size,
-      packedLength: box.length, originalLength: plaintext.length, compressionHeaderId: compression, formatVersion: this.format.version === 1 ? 1 : 2,
-    }
-    pack.chunks.push(box)
-    pack.size += box.length
+    const entry = this.#append(prefix === '' ? 'p' : 'q', box, {
+      contentId, timestamp: this.#tick(), deleted: false, originalLength: plaintext.length, compressionHeaderId: compression, formatVersion: this.format.version,
+    })
     this.#pendingIndex.push(entry)
     this.#liveContents.set(contentId, entry)
     return contentId
   }
 
-  #newPack(): { id: string; chunks: Buffer[]; size: number } {
+  /** Puts a box at the end of the open pack of that kind and says where. */
+  #append(kind: 'p' | 'q', box: Buffer, entry: Omit<BuiltEntry, 'packBlobId' | 'packOffset' | 'packedLength'>): BuiltEntry {
+    const pack = this.#packs.get(kind) ?? this.#newPack(kind)
+    const placed: BuiltEntry = { ...entry, packBlobId: pack.id, packOffset: pack.size, packedLength: box.length }
+    pack.chunks.push(box)
+    pack.size += box.length
+    this.#boxes.set(`${placed.packBlobId}+${placed.packOffset}`, box)
+    return placed
+  }
+
+  #newPack(kind: 'p' | 'q'): OpenPack {
     // v1 packs start with a checksummed copy of the format blob; v2/v3 with 32 random bytes.
     const preamble = this.format.version === 1 ? checksummedFormatBlob(this.format.bytes) : randomBytes(32)
-    this.#pack = { id: `q${randomBytes(16).toString('hex')}-${this.session}`, chunks: [preamble], size: preamble.length }
-    return this.#pack
+    const pack = { id: `${kind}${randomBytes(16).toString('hex')}-${this.session}`, chunks: [preamble], size: preamble.length }
+    this.#packs.set(kind, pack)
+    return pack
+  }
+
+  /**
+   * Kopia maintenance's content rewrite: copies these contents (live or deleted, as their newest
+   * entry says) into a new pack with a newer timestamp; the old entries stay in their index blobs.
+   * A deleted content is copied as a deleted entry, which is what kopia 0.23.1 left behind.
+   */
+  rewriteContents(entries: readonly BuiltEntry[]): BuiltEntry[] {
+    return entries.map((old) => {
+      const box = this.#boxes.get(`${old.packBlobId}+${old.packOffset}`)
+      if (box === undefined) throw new Error(`no box for ${old.contentId}`)
+      const { packBlobId: _pack, packOffset: _offset, packedLength: _length, ...rest } = old
+      const entry = this.#append(old.contentId.length % 2 === 1 ? 'q' : 'p', box, { ...rest, timestamp: this.#tick() })
+      this.#pendingIndex.push(entry)
+      if (!entry.deleted) this.#liveContents.set(entry.contentId, entry)
+      return entry
+    })
+  }
+
+  /** The newest entry written so far for a content ID (live or deleted), for rewriteContents. */
+  newestEntry(contentId: string): BuiltEntry {
+    const all = [...[...this.indexBlobs.values()].flatMap((r) => r.entries), ...this.#pendingIndex].filter((e) => e.contentId === contentId)
+    const newest = mergeEntries([all])[0]
+    if (newest === undefined) throw new Error(`no entry for ${contentId}`)
+    return newest
+  }
+
+  /**
+   * The blobs kopia 0.23.1 keeps beside the indexes that a reader must pass over: an `xw` deletion
+   * watermark (plaintext, named by unix seconds), `_log_…` blobs (encrypted by name, as kopia's
+   * logs are), `kopia.blobcfg` (`{}` sealed with the format key, like the format box) and
+   * `kopia.maintenance` (opaque here).
+   */
+  async writeRepositoryExtras(options: { logs?: number } = {}): Promise<void> {
+    const seconds = this.#tick()
+    await this.putBlob(`xw${seconds}`, Buffer.from('deletion-watermark'))
+    for (let i = 0; i < (options.logs ?? 2); i++) {
+      const stamp = new Date(this.#tick() * 1000).toISOString().replace(/[-:T]/g, '').slice(0, 14)
+      const iv = randomBytes(16)
+      const plaintext = gzipSync(Buffer.from('{"msg":"maintenance"}\n'))
+      await this.putBlob(`_log_${stamp}_${randomBytes(2).toString('hex')}_${seconds}_${seconds}_1_${iv.toString('hex')}`, sealContent(this.format.encryption, this.format.masterKey, iv, plaintext))
+    }
+    await this.putBlob('kopia.blobcfg', sealFormat(Buffer.from('{}'), formatKeyFor(this.#options.password, this.format.uniqueId, this.#options.keyAlgorithm ?? 'scrypt-65536-8-1'), this.format.uniqueId))
+    await this.putBlob('kopia.maintenance', randomBytes(512))
   }
 
   /** Writes the pending pack, then one index blob for everything written since the last flush. */
   async flushIndex(): Promise<string> {
-    if (this.#pack) {
-      await this.putBlob(this.#pack.id, Buffer.concat(this.#pack.chunks))
-      this.#pack = undefined
-    }
+    for (const pack of this.#packs.values()) await this.putBlob(pack.id, Buffer.concat(pack.chunks))
+    this.#packs.clear()
     const entries = this.#pendingIndex
     this.#pendingIndex = []
     if (this.format.version === 1) return this.#writeIndex('n', '', entries, `-${this.session}`, 0)
