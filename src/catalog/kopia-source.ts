@@ -4,7 +4,9 @@
 import type { KopiaSourceConfig } from '../config/schema.ts'
 import { compileIdentityPattern, combineIdentities } from '../config/identity-pattern.ts'
 import { readSecretFile } from '../config/secret-file.ts'
-import type { KopiaSourceSnapshots } from '../kopia/repository.ts'
+import { describeRead } from '../kopia/read-summary.ts'
+import type { KopiaPollResult, KopiaSourceSnapshots } from '../kopia/repository.ts'
+import type { CatalogDiagnostic } from '../state/catalog-state.ts'
 import { catalogEntry } from './catalog-entry.ts'
 import { OpenedRepositories } from './opened-repositories.ts'
 import { groupByPvc } from './group-by-pvc.ts'
@@ -22,6 +24,30 @@ export function kopiaSourceOwner(identity: KopiaSourceConfig['identity']): (sour
   return (source) => combineIdentities(fields.map(({ field, pattern }) => pattern.match(source[field])))
 }
 
+const LISTED_SOURCES = 5
+
+/**
+ * kopia-no-backups for a repository read without error that gives no PVC a backup: says whether
+ * it holds no complete snapshot at all or only snapshots of sources no identity pattern maps,
+ * and carries the counts of every layer read so that "no backups" can be told apart from "read
+ * nothing" (no index blob) or "read only policies" at a glance.
+ */
+export function kopiaNoBackupsDiagnostic(result: KopiaPollResult, location: string, identity: KopiaSourceConfig['identity'], s3?: CatalogDiagnostic['s3']): CatalogDiagnostic {
+  const { read, sources } = result
+  const names = sources.map((s) => `${s.username}@${s.hostname}:${s.path}`)
+  const listed = names.slice(0, LISTED_SOURCES).join(', ') + (names.length > LISTED_SOURCES ? `, ... (${names.length - LISTED_SOURCES} more)` : '')
+  const why = read.snapshots.complete === 0
+    ? 'it holds no complete snapshot'
+    : `none of its ${names.length} snapshot source(s) (${listed}) maps to a PVC by identity ${JSON.stringify(identity)}`
+  return {
+    code: 'kopia-no-backups',
+    location,
+    ...(s3 ? { s3 } : {}),
+    message: `no PVC has a backup in this Kopia repository: ${why}; read ${describeRead(read)}`,
+    read,
+  }
+}
+
 export function kopiaSource(config: KopiaSourceConfig): CatalogSource {
   // Kopia uses its S3 prefix verbatim ("snapshot-" is a valid prefix), unlike the per-PVC layouts.
   const store = storeFor(config, false)
@@ -37,9 +63,11 @@ export function kopiaSource(config: KopiaSourceConfig): CatalogSource {
     async poll(signal) {
       const password = await readSecretFile(config.passwordFile, 'passwordFile')
       const kopia = await opened.get('', password, () => openKopia(store, password, where, signal))
-      const entries = groupByPvc(await kopia.repository.poll(signal), ownerOf)
+      const result = await kopia.repository.pollDetailed(signal)
+      const entries = groupByPvc(result.sources, ownerOf)
         .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'kopia', summarizeKopiaSources(items)))
-      return { entries, repositories: [kopia.reference] }
+      const diagnostics = entries.length > 0 ? [] : [kopiaNoBackupsDiagnostic(result, kopia.repository.location, config.identity, where.s3)]
+      return { entries, diagnostics, repositories: [kopia.reference] }
     },
   }
 }
