@@ -42,12 +42,27 @@ export interface CatalogDiagnostic {
   readonly read?: KopiaReadSummary
 }
 
-export type PasswordVerdict = 'opens' | 'wrong' | 'unknown'
+export type { PasswordVerdict } from './password-verdicts.ts'
 
 /**
- * A Kopia repository the catalog opened, for the password-check rule: where it is, and whether a
- * password opens it. The verdict comes from the derived-key cache only and never blocks; 'unknown'
- * starts the derivation off the event loop so that a later request gets the answer.
+ * The outer Kopia format blob (`kopia.repository`) as plain immutable data: nothing secret, and all
+ * that checking a password against the repository needs (derive the key, open the GCM box).
+ */
+export interface KopiaFormatData {
+  /** The repository's uniqueID (the key-derivation salt), hex. */
+  readonly uniqueId: string
+  /** `keyAlgo`, e.g. `scrypt-65536-8-1`. */
+  readonly keyAlgorithm: string
+  /** The box's encryption, `AES256_GCM`. */
+  readonly encryption: string
+  /** The encrypted repository parameters (`encryptedBlockFormat`), base64. */
+  readonly encryptedBlockFormat: string
+}
+
+/**
+ * A Kopia repository the catalog opened, for the password-check rule: where it is, and what a
+ * password verdict needs. Plain data (no live repository behind it); the verdicts themselves are
+ * the snapshot's `passwordVerdicts`, keyed by `id`.
  */
 export interface OpenedRepository {
   readonly kind: 'kopia'
@@ -56,7 +71,15 @@ export interface OpenedRepository {
   /** A directory (a shared NFS repository): its path here. */
   readonly filesystem?: string
   readonly location: string
-  passwordVerdict(password: string): PasswordVerdict
+  /**
+   * Hex sha256 of the format blob's uniqueID, key algorithm and encrypted box: everything a
+   * verdict depends on, so a verdict kept under it cannot go stale (a password change rewrites
+   * the box and so changes the id; byte-identical copies share their verdicts, rightly).
+   */
+  readonly id: string
+  readonly format: KopiaFormatData
+  /** sha256 hex of the password the catalog opened it with (never the password): 'opens' by construction. */
+  readonly openedWithDigest: string
 }
 
 /** What one poll of a source found. */
