@@ -17,3 +17,18 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
 }
 
 export type { Logger }
+
+/**
+ * The one logging surface every module takes (a pino Logger satisfies it). Errors go as
+ * `{ err }` with the Error object itself, so pino's serializer keeps its type, message and stack.
+ */
+export interface Log {
+  debug(obj: object, msg: string): void
+  info(obj: object, msg: string): void
+  warn(obj: object, msg: string): void
+  error(obj: object, msg: string): void
+  child(bindings: Record<string, unknown>): Log
+}
+
+/** A Log that drops everything (tests, and modules used without a logger). */
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {}, child: () => silentLog }

@@ -1,14 +1,12 @@
 // Polls every catalog source on its own schedule and publishes a new immutable CatalogState
 // after every attempt. A failed poll keeps that source's last known entries (their age is
-// visible through lastSuccess) and retries with jittered exponential backoff.
+// visible through lastSuccess) and retries with jittered exponential backoff. A new config
+// replaces the source list without forgetting: an unchanged source keeps its state and its
+// schedule, a changed one keeps its last known entries until its next poll answers.
 import { isDeepStrictEqual } from 'node:util'
+import type { Log } from '../log.ts'
 import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
-
-export interface PollerLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-}
 
 export interface PollObserver {
   /** Called after every poll attempt (metrics). */
@@ -17,91 +15,167 @@ export interface PollObserver {
 
 export interface PollerOptions {
   readonly intervalMs: number
-  /** Upper bound of the backoff after failures. */
+  /** Upper bound of the backoff after failures. Default 10 min. */
   readonly maxBackoffMs?: number
+  /** One poll of one source; default 120 s. */
   readonly timeoutMs?: number
   readonly now?: () => number
   readonly random?: () => number
-  readonly log: PollerLogger
+  readonly log: Pick<Log, 'info' | 'warn'>
   readonly observer?: PollObserver
+}
+
+/**
+ * The pause before a source's next poll, in ms: `intervalMs` after a success; after `failures`
+ * consecutive failures, exponential from min(interval, 5 s) up to `maxBackoffMs` (never longer
+ * than that, even when the interval is). Always +-20% (`random` in [0, 1)), so replicas and
+ * sources do not poll in lockstep. Pure.
+ */
+export function pollDelayMs(failures: number, intervalMs: number, maxBackoffMs: number, random: number): number {
+  const base = failures === 0 ? intervalMs : Math.min(maxBackoffMs, Math.min(intervalMs, 5000) * 2 ** Math.min(failures - 1, 30))
+  return Math.round(base * (0.8 + 0.4 * random))
 }
 
 function initialState(source: CatalogSource): SourceState {
   return { name: source.name, type: source.type, lastSuccess: null, lastAttempt: null, error: null, entries: [], diagnostics: [], repositories: [] }
 }
 
+/** One source and what the poller keeps for it. Replaced whole by reconfigure, never edited in place from outside. */
+interface Slot {
+  readonly source: CatalogSource
+  state: SourceState
+  failures: number
+  timer: NodeJS.Timeout | undefined
+  /** Aborted when the slot is dropped or replaced: its poll in flight must not publish. */
+  readonly retired: AbortController
+}
+
 export class CatalogPoller {
-  readonly #sources: readonly CatalogSource[]
-  readonly #options: PollerOptions
   readonly #publish: (catalog: CatalogState) => void
-  readonly #states: SourceState[]
-  readonly #failures: number[]
-  readonly #timers = new Set<NodeJS.Timeout>()
+  readonly #options: PollerOptions
   readonly #abort = new AbortController()
-  #firstRound: Promise<void> | undefined
+  #intervalMs: number
+  #slots: Slot[]
+  #running = false
+  #firstRoundDone = false
   #published: CatalogState | undefined
 
+  /** `sources` may carry the `config` they were made from (see CatalogSource.config), for reconfigure. */
   constructor(sources: readonly CatalogSource[], publish: (catalog: CatalogState) => void, options: PollerOptions) {
-    this.#sources = sources
     this.#publish = publish
     this.#options = options
-    this.#states = sources.map(initialState)
-    this.#failures = sources.map(() => 0)
+    this.#intervalMs = options.intervalMs
+    this.#slots = sources.map((source) => this.#slot(source, initialState(source)))
   }
 
+  /** Each source's latest state, in config order. */
   get states(): readonly SourceState[] {
-    return this.#states
+    return this.#slots.map((s) => s.state)
   }
 
-  /** True once every source has been polled at least once (success or failure). */
+  /**
+   * True once the first round (every source polled once, success or failure) has finished since
+   * this poller started; never reset by a reconfigure, so a reload cannot make a replica unready.
+   */
   get firstPollDone(): boolean {
-    return this.#states.every((s) => s.lastAttempt !== null)
+    return this.#firstRoundDone || this.#slots.every((s) => s.state.lastAttempt !== null)
   }
 
   /** Polls every source once now; the promise settles when all attempts finished. */
   pollAll(): Promise<void> {
-    return Promise.all(this.#sources.map((_, i) => this.#pollOne(i))).then(() => undefined)
+    return Promise.all(this.#slots.map((slot) => this.#pollOne(slot))).then(() => undefined)
   }
 
-  /** First round now, then each source on its own timer. Resolves after the first round. */
-  start(): Promise<void> {
-    this.#firstRound ??= Promise.all(this.#sources.map((_, i) => this.#pollOne(i).then(() => this.#schedule(i)))).then(() => undefined)
-    return this.#firstRound
+  /** First round now, then each source on its own timer, until `signal` aborts (Loop.run). */
+  async run(signal: AbortSignal): Promise<void> {
+    if (this.#running || this.#abort.signal.aborted) return
+    this.#running = true
+    const stopped = new Promise<void>((resolve) => {
+      if (signal.aborted) resolve()
+      else signal.addEventListener('abort', () => resolve(), { once: true })
+    })
+    void stopped.then(() => this.stop())
+    const round = this.#slots.map((slot) => this.#pollOne(slot).then(() => this.#schedule(slot)))
+    await Promise.race([Promise.all(round), stopped])
+    this.#firstRoundDone = true
+    await stopped
   }
 
+  /** Stops every timer; a poll still in flight is aborted and publishes nothing. */
   stop(): void {
     this.#abort.abort()
-    for (const timer of this.#timers) clearTimeout(timer)
-    this.#timers.clear()
+    for (const slot of this.#slots) clearTimeout(slot.timer)
   }
 
-  #delay(i: number): number {
-    const { intervalMs, maxBackoffMs = 10 * 60_000, random = Math.random } = this.#options
-    const failures = this.#failures[i] ?? 0
-    const base = failures === 0 ? intervalMs : Math.min(maxBackoffMs, Math.min(intervalMs, 5000) * 2 ** (failures - 1))
-    // +-20% so that many replicas and sources do not poll in lockstep.
-    return Math.round(base * (0.8 + 0.4 * random()))
+  /**
+   * Replaces the source list (matched by name). A source whose `config` is deep-equal to the
+   * running one's (or the very same object) keeps its state, schedule and opened repositories.
+   * A changed source keeps its last known entries and times, so nothing known turns "unknown",
+   * and is polled at once. A new source is polled at once; a removed one is dropped. A new
+   * interval applies from each source's next schedule.
+   */
+  reconfigure(sources: readonly CatalogSource[], intervalMs: number): void {
+    const intervalChanged = intervalMs !== this.#intervalMs
+    this.#intervalMs = intervalMs
+    const previous = new Map(this.#slots.map((slot) => [slot.source.name, slot]))
+    const next: Slot[] = []
+    const fresh: Slot[] = []
+    for (const source of sources) {
+      const old = previous.get(source.name)
+      previous.delete(source.name)
+      const unchanged = old !== undefined && (old.source === source || (old.source.config !== undefined && isDeepStrictEqual(old.source.config, source.config)))
+      if (old && unchanged) {
+        next.push(old)
+        continue
+      }
+      if (old) this.#retire(old)
+      const slot = this.#slot(source, old ? { ...old.state, name: source.name, type: source.type } : initialState(source))
+      next.push(slot)
+      fresh.push(slot)
+    }
+    for (const dropped of previous.values()) this.#retire(dropped)
+    this.#slots = next
+    if (!this.#running || this.#abort.signal.aborted) return
+    for (const slot of fresh) void this.#pollOne(slot).then(() => this.#schedule(slot))
+    if (intervalChanged) for (const slot of next) if (!fresh.includes(slot) && slot.timer !== undefined) this.#schedule(slot)
+    // A dropped source's entries must leave the catalog now, not at the next poll of another.
+    if (previous.size > 0 || fresh.length > 0) this.#publish(this.#catalog())
   }
 
-  #schedule(i: number): void {
-    if (this.#abort.signal.aborted) return
-    const timer = setTimeout(() => {
-      this.#timers.delete(timer)
-      void this.#pollOne(i).then(() => this.#schedule(i))
-    }, this.#delay(i))
-    timer.unref()
-    this.#timers.add(timer)
+  #slot(source: CatalogSource, state: SourceState): Slot {
+    return { source, state: Object.freeze(state), failures: 0, timer: undefined, retired: new AbortController() }
   }
 
-  async #pollOne(i: number): Promise<void> {
-    const source = this.#sources[i]!
-    const previous = this.#states[i]!
+  #retire(slot: Slot): void {
+    clearTimeout(slot.timer)
+    slot.retired.abort(new Error(`source ${slot.source.name} was reconfigured`))
+  }
+
+  #live(slot: Slot): boolean {
+    return !this.#abort.signal.aborted && !slot.retired.signal.aborted
+  }
+
+  #schedule(slot: Slot): void {
+    clearTimeout(slot.timer)
+    if (!this.#live(slot)) return
+    const delay = pollDelayMs(slot.failures, this.#intervalMs, this.#options.maxBackoffMs ?? 10 * 60_000, (this.#options.random ?? Math.random)())
+    slot.timer = setTimeout(() => {
+      slot.timer = undefined
+      void this.#pollOne(slot).then(() => this.#schedule(slot))
+    }, delay)
+    slot.timer.unref()
+  }
+
+  async #pollOne(slot: Slot): Promise<void> {
+    const { source } = slot
+    const previous = slot.state
     const now = this.#options.now ?? Date.now
     const started = performance.now()
     const timeoutMs = this.#options.timeoutMs ?? 120_000
     const attempt = new AbortController()
-    const onStop = () => attempt.abort(new Error('poller stopped'))
-    this.#abort.signal.addEventListener('abort', onStop)
+    const stopping = AbortSignal.any([this.#abort.signal, slot.retired.signal])
+    const onStop = () => attempt.abort(new Error('catalog poller stopped'))
+    stopping.addEventListener('abort', onStop)
     let timer: NodeJS.Timeout | undefined
     // Raced, not only signalled: a source that ignores its signal still cannot hang the poller.
     // The timer is ref'd on purpose so a one-shot `catalog` run waits for the timeout.
@@ -120,25 +194,24 @@ export class CatalogPoller {
       // Unchanged results keep their identity, so the catalog below is not rebuilt for them.
       const entries = isDeepStrictEqual(found.entries, previous.entries) ? previous.entries : Object.freeze([...found.entries])
       const diagnostics = isDeepStrictEqual(found.diagnostics ?? [], previous.diagnostics) ? previous.diagnostics : Object.freeze([...(found.diagnostics ?? [])])
-      // Opened repositories are the same objects from poll to poll while they stay open.
       const repositories = isDeepStrictEqual(found.repositories ?? [], previous.repositories) ? previous.repositories : Object.freeze([...(found.repositories ?? [])])
       next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries, diagnostics, repositories }
-      this.#failures[i] = 0
+      slot.failures = 0
       ok = true
-    } catch (error) {
-      const message = error instanceof Error ? error.message : String(error)
+    } catch (err) {
+      const message = err instanceof Error ? err.message : String(err)
       next = { ...previous, lastAttempt: now(), error: message }
-      this.#failures[i] = (this.#failures[i] ?? 0) + 1
+      slot.failures++
       ok = false
-      this.#options.log.warn({ source: source.name, err: message, failures: this.#failures[i], lastSuccess: previous.lastSuccess }, 'catalog poll failed; keeping the last known entries')
+      if (!stopping.aborted) this.#options.log.warn({ source: source.name, err, failures: slot.failures, lastSuccess: previous.lastSuccess }, 'catalog poll failed; keeping the last known entries')
     } finally {
       clearTimeout(timer)
-      this.#abort.signal.removeEventListener('abort', onStop)
+      stopping.removeEventListener('abort', onStop)
     }
-    // A stopped poller (replaced after a config reload) must not overwrite its successor's catalog.
-    if (this.#abort.signal.aborted) return
-    this.#states[i] = Object.freeze(next)
-    this.#options.observer?.polled(next, (performance.now() - started) / 1000, ok)
+    // A stopped poller, or a source replaced by a reload, must not overwrite what replaced it.
+    if (!this.#live(slot)) return
+    slot.state = Object.freeze(next)
+    this.#options.observer?.polled(slot.state, (performance.now() - started) / 1000, ok)
     this.#publish(this.#catalog())
   }
 
@@ -147,10 +220,10 @@ export class CatalogPoller {
    * by PVC is rebuilt and the revision bumped only when some source's entries or diagnostics changed.
    */
   #catalog(): CatalogState {
-    const sources = [...this.#states]
+    const sources = this.#slots.map((s) => s.state)
     const last = this.#published
     const unchanged = last !== undefined && last.sources.length === sources.length &&
-      sources.every((s, i) => s.entries === last.sources[i]!.entries && s.diagnostics === last.sources[i]!.diagnostics && s.repositories === last.sources[i]!.repositories)
+      sources.every((s, i) => s.name === last.sources[i]!.name && s.entries === last.sources[i]!.entries && s.diagnostics === last.sources[i]!.diagnostics && s.repositories === last.sources[i]!.repositories)
     this.#published = unchanged ? { ...last, sources } : buildCatalogState(sources, (last?.revision ?? 0) + 1)
     return this.#published
   }

@@ -4,6 +4,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
+import type { LoopHealth } from '../loop.ts'
 import type { ClusterState } from '../state/cluster-state.ts'
 import { clusterStateFromObjects, type ObjectProblem } from './cluster-objects.ts'
 
@@ -41,8 +42,10 @@ export async function readClusterDirectory(dir: string): Promise<{ state: Cluste
   }
 }
 
-/** Watches the directory and calls `publish` with every new good state. */
+/** Watches the directory and calls `publish` with every new good state. A Loop (src/loop.ts). */
 export class DirectoryClusterSource {
+  readonly name = 'cluster'
+  readonly leaderOnly = false
   readonly #dir: string
   readonly #log: DirectoryLogger
   readonly #publish: (state: ClusterState) => void
@@ -79,6 +82,19 @@ export class DirectoryClusterSource {
     }
   }
 
+  /** Loop health: loaded once since start; the current read error, if any (the last good state stays). */
+  health(): LoopHealth {
+    return { name: this.name, loaded: this.#loaded, gatesReadiness: true, error: this.#lastError, lastSuccess: null, waitingFor: `state directory ${this.#dir} not read yet` }
+  }
+
+  /** Loop.run: reads the directory, then follows its changes until `signal` aborts. */
+  async run(signal: AbortSignal): Promise<void> {
+    await this.start()
+    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    this.stop()
+  }
+
+  /** Reads the directory once, then watches it (debounced re-reads). */
   async start(): Promise<void> {
     await this.load()
     try {

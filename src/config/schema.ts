@@ -25,6 +25,15 @@ function withDefault<T extends TSchema>(schema: T, value: unknown): T {
 }
 
 /**
+ * Marks a key whose change takes effect only after a restart (listening sockets, the cluster
+ * connection, the Lease). Everything else applies live on reload; the warning a reload gives
+ * is derived from these marks (config/restart-required.ts), so the two cannot drift apart.
+ */
+function restartRequired<T extends TSchema>(schema: T): T {
+  return { ...schema, restartRequired: true }
+}
+
+/**
  * The server keeps its own CA and serving certificate in a Secret (in kube.namespace), renews the
  * certificate before it expires and writes the CA bundle into the named webhook configurations.
  * Leave it unset to serve certFile/keyFile (e.g. mounted by cert-manager, which then owns the caBundle).
@@ -245,9 +254,9 @@ export type ValidationRuleName = keyof Static<typeof Validation>
 
 export const Config = Type.Object({
   mode: Type.Union([Type.Literal('enforce'), Type.Literal('audit')], { default: 'enforce' }),
-  server: withDefault(Server, {}),
-  state: withDefault(State, {}),
-  kube: withDefault(Kube, {}),
+  server: restartRequired(withDefault(Server, {})),
+  state: restartRequired(withDefault(State, {})),
+  kube: restartRequired(withDefault(Kube, {})),
   pvc: withDefault(Pvc, {}),
   movers: withDefault(Movers, {}),
   catalog: withDefault(Catalog, {}),

@@ -60,6 +60,8 @@ export class ConfigWatcher {
     try {
       text = await readFile(this.#file, 'utf8')
     } catch (error) {
+      // Forget the last text: when the same good file comes back, it must be re-read and the error cleared.
+      this.#lastText = undefined
       return this.#reject(`${this.#file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
     }
     if (text === this.#lastText) return

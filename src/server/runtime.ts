@@ -1,24 +1,35 @@
-// Wires the loops (config watch, cluster state from a directory or the API server, catalog
-// poller, and with an API server the Lease and the leader's controllers) to the state store and
-// the two servers. `serve` runs it; server tests start it in-process on port 0.
+// The running server: the loops that keep the state snapshot warm (a list, started, stopped and
+// led by one Supervisor), and the two HTTP servers that read it. `serve` runs it; server tests
+// start it in-process on port 0.
 import type { Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { isDeepStrictEqual } from 'node:util'
+import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
-import { CatalogPoller } from '../catalog/poller.ts'
-import { createSource, createSourceContext } from '../catalog/sources.ts'
+import type { Nudge } from '../admission/decision.ts'
+import { ApiClusterSource, watchSelection } from '../cluster/api-source.ts'
 import { DirectoryClusterSource } from '../cluster/directory-source.ts'
+import { loadKubeConfig } from '../cluster/kube-config.ts'
 import { durationMs } from '../config/duration.ts'
+import { configInForce, restartRequiredChanges } from '../config/restart-required.ts'
 import type { Config } from '../config/schema.ts'
-import { ConfigWatcher } from '../config/watch.ts'
+import { kubeWrites } from '../controllers/kube-writes.ts'
+import { MissedRestoreGuard } from '../controllers/missed-restore-guard.ts'
+import { PrewarmController } from '../controllers/prewarm.ts'
 import type { Logger } from '../log.ts'
+import type { Loop } from '../loop.ts'
 import { StateStore } from '../state/store.ts'
-import { ReloadingTlsContext, type TlsPair, type TlsReloadEvent } from '../tls/reloading-context.ts'
+import type { ReloadingTlsContext, TlsReloadEvent } from '../tls/reloading-context.ts'
 import { ensureDevCertificate } from '../tls/write-certificates.ts'
 import { buildMetricsServer, buildWebhookServer } from './app.ts'
+import { catalogLoop } from './catalog-loop.ts'
+import { configLoop } from './config-loop.ts'
+import { controllerLoop } from './controller-loop.ts'
+import { leaseElector } from './lease-elector.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
-import { type LiveCluster, startLiveCluster } from './live-cluster.ts'
+import { readiness } from './readiness.ts'
 import { statusDocument } from './status.ts'
+import { Supervisor, type LeaderElector } from './supervisor.ts'
+import { tlsSource } from './tls-source.ts'
 
 export interface RuntimeOptions {
   readonly config: Config
@@ -30,11 +41,15 @@ export interface RuntimeOptions {
 export interface Runtime {
   readonly store: StateStore
   readonly metrics: Metrics
+  readonly supervisor: Supervisor
   readonly webhookUrl: string
   readonly metricsUrl: string
   readonly tls: ReloadingTlsContext
   close(): Promise<void>
 }
+
+/** How often the leader looks for missed restores without a state change. */
+const GUARD_INTERVAL_MS = 30_000
 
 function url(protocol: string, app: FastifyInstance): string {
   const address = app.server.address() as AddressInfo
@@ -42,144 +57,150 @@ function url(protocol: string, app: FastifyInstance): string {
   return `${protocol}://${host === '0.0.0.0' || host === '[::]' ? 'localhost' : host}:${address.port}`
 }
 
+/**
+ * Starts every loop for `config` and both servers; resolves once the webhook listens (after its
+ * first certificate: with self-managed TLS the status port is up while it waits). Rejects (after
+ * stopping what it started) when a port cannot be bound or no certificate can be had.
+ */
 export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const { config, log } = options
-  const directory = config.state.directory
   if (config.server.devCertificate) {
     const { created, caFile } = await ensureDevCertificate(config.server.tls.certFile, config.server.tls.keyFile)
     if (created) log.info({ certFile: config.server.tls.certFile, caFile }, 'created a self-signed development certificate')
   }
-
   const store = new StateStore(config)
-  // Declared before the metrics that read it; assigned once the cluster source exists.
-  let live: LiveCluster | undefined
-  const metrics = createMetrics(() => store.current, () => live?.isLeader() ?? false)
-  const onReload = (event: TlsReloadEvent) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' })
-  // Offline: YAML files. Otherwise the API server, with a Lease and the leader's controllers.
-  let cluster: { readonly loaded: boolean; readonly lastError: string | null; stop(): void | Promise<void> }
-  let tls: ReloadingTlsContext
-  if (directory) {
-    const offline = new DirectoryClusterSource(directory, (state) => store.publish({ cluster: state }), log)
-    await offline.start()
-    cluster = offline
-    tls = new ReloadingTlsContext({ certFile: config.server.tls.certFile, keyFile: config.server.tls.keyFile, logger: log, onReload })
-  } else {
-    // Self-managed TLS: each new certificate from the Secret goes to the context, once it exists.
-    let latest: TlsPair | undefined
-    let selfManagedContext: ReloadingTlsContext | undefined
-    const started = startLiveCluster(config, store, metrics, log, {
-      onCertificate: (pair) => {
-        latest = pair
-        selfManagedContext?.applyPair(pair)
-      },
-    })
-    live = started
-    cluster = { get loaded() { return started.source.loaded }, get lastError() { return started.source.lastError }, stop: () => started.stop() }
-    try {
-      const first = started.firstCertificate()
-      if (first) {
-        // The server cannot listen before it has a certificate: wait for the Secret (the leader creates it).
-        const pair = await first
-        selfManagedContext = new ReloadingTlsContext({ pair: latest ?? pair, logger: log, onReload })
-        tls = selfManagedContext
-      } else {
-        tls = new ReloadingTlsContext({ certFile: config.server.tls.certFile, keyFile: config.server.tls.keyFile, logger: log, onReload })
-      }
-    } catch (error) {
-      await started.stop()
-      throw error
-    }
-  }
-
-  const sourceContext = createSourceContext()
-  const startPoller = (cfg: Config): CatalogPoller => {
-    const poller = new CatalogPoller(cfg.catalog.sources.map((source) => createSource(source, sourceContext)), (catalog) => store.publish({ catalog }), {
-      intervalMs: durationMs(cfg.catalog.interval),
-      log,
-      observer: {
-        polled(source, seconds, ok) {
-          metrics.catalogPolls.inc({ source: source.name, result: ok ? 'success' : 'failure' })
-          metrics.catalogPollDuration.observe({ source: source.name }, seconds)
-        },
-      },
-    })
-    void poller.start()
-    return poller
-  }
-  let poller = startPoller(config)
-
-  const watcher = options.configFile
-    ? new ConfigWatcher(options.configFile, config, {
-        changed(next) {
-          const previous = store.current.config
-          metrics.configReloads.inc({ result: 'success' })
-          store.publish({ config: next })
-          if (!isDeepStrictEqual(previous.catalog, next.catalog)) {
-            poller.stop()
-            poller = startPoller(next)
-          }
-          for (const key of ['server', 'state', 'kube', 'log'] as const) {
-            if (!isDeepStrictEqual(previous[key], next[key])) log.warn({ key }, `config key ${key} changed: it takes effect after a restart`)
-          }
-          log.info({ generation: store.current.generation }, 'configuration reloaded')
-        },
-        rejected(message) {
-          metrics.configReloads.inc({ result: 'failure' })
-          log.error({ err: message }, 'new configuration rejected; the last good one stays in force')
-        },
+  const live = config.state.directory === undefined
+  const kubeConfig = live ? loadKubeConfig(config.kube.kubeconfig !== undefined ? { kubeconfig: config.kube.kubeconfig } : {}) : undefined
+  const identity = config.kube.identity ?? process.env.HOSTNAME ?? hostname()
+  const elector: LeaderElector | undefined = kubeConfig
+    ? leaseElector({
+        api: kubeConfig, namespace: config.kube.namespace, name: config.kube.leaseName, identity,
+        leaseDurationMs: durationMs(config.kube.leaseDuration), renewDeadlineMs: durationMs(config.kube.renewDeadline), retryPeriodMs: durationMs(config.kube.retryPeriod),
+        log: log.child({ loop: 'leader-election' }),
       })
     : undefined
-  await watcher?.start()
+  const metrics = createMetrics(() => store.current, elector ? () => elector.isLeader : undefined)
+  const onReload = (event: TlsReloadEvent) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' })
+  const tls = tlsSource({ config, ...(kubeConfig ? { kubeConfig } : {}), onReload, log })
 
-  const webhook = buildWebhookServer({
-    snapshot: () => store.current,
-    metrics,
-    log,
-    tls: tls.current(),
-    readiness: {
-      pending: () => [
-        ...(cluster.loaded ? [] : [`cluster state not loaded (${cluster.lastError ?? 'loading'})`]),
-        ...(poller.firstPollDone ? [] : ['first catalog poll not finished']),
-      ],
-    },
-    // A `wait` decision: the leader's pre-warm controller creates or triggers that RD now.
-    onNudge: (nudge) => {
-      log.info({ nudge }, 'pre-warm requested')
-      live?.nudge(nudge)
+  // The loops, in start order. Every input of decisions gates readiness; the leader's controllers do not.
+  const loops: Loop[] = []
+  const catalog = catalogLoop({
+    config, log: log.child({ loop: 'catalog' }),
+    publish: (state) => store.publish({ catalog: state }),
+    observer: {
+      polled(source, seconds, ok) {
+        metrics.catalogPolls.inc({ source: source.name, result: ok ? 'success' : 'failure' })
+        metrics.catalogPollDuration.observe({ source: source.name }, seconds)
+      },
     },
   })
-  // buildWebhookServer passes `https` options, so its server is an https.Server.
-  const stopTls = tls.applyTo(webhook.server as unknown as Server)
+  const cluster = kubeConfig
+    ? new ApiClusterSource(kubeConfig, (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }), watchSelection(config))
+    : new DirectoryClusterSource(config.state.directory ?? '', (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }))
+  loops.push(cluster, catalog, ...tls.loops)
+
+  let prewarm: PrewarmController | undefined
+  if (kubeConfig) {
+    const writes = kubeWrites(kubeConfig)
+    const readSnapshot = () => store.current
+    const controller = new PrewarmController({
+      writes, readSnapshot, log: log.child({ loop: 'prewarm' }),
+      onAction: (action, ok) => metrics.prewarmActions.inc({ action: action.type, result: ok ? 'success' : 'failure' }),
+    })
+    prewarm = controller
+    const guard = new MissedRestoreGuard({ writes, readSnapshot, log: log.child({ loop: 'guard' }), instance: identity })
+    loops.push(
+      controllerLoop({ name: 'prewarm', store, lead: (signal) => controller.lead(signal), pass: () => controller.run(), log }),
+      controllerLoop({ name: 'guard', store, intervalMs: GUARD_INTERVAL_MS, pass: (signal) => guard.run(signal), log }),
+    )
+  }
+
+  let restartPending: readonly string[] = []
+  if (options.configFile) {
+    loops.push(configLoop({
+      file: options.configFile, initial: config, log,
+      counted: (result) => metrics.configReloads.inc({ result }),
+      apply(fromFile) {
+        const previous = store.current.config
+        const next = configInForce(previous, fromFile)
+        store.publish({ config: next })
+        supervisor.reconfigure(next)
+        if (next.log.level !== previous.log.level) log.level = next.log.level
+        restartPending = restartRequiredChanges(next, fromFile)
+        for (const key of restartRequiredChanges(previous, fromFile)) log.warn({ key }, `config key ${key} changed: it takes effect after a restart`)
+        log.info({ generation: store.current.generation }, 'configuration reloaded')
+      },
+    }))
+  }
+  const supervisor = new Supervisor({ loops, ...(elector ? { elector } : {}), log })
+  let served: ReloadingTlsContext | undefined
+  let webhook: FastifyInstance | undefined
+  let stopTls: (() => void) | undefined
+  const ready = () => readiness(supervisor.health())
   const statusApp = buildMetricsServer({
     metrics,
     log,
-    status: () => statusDocument(store.current, Date.now(), { configError: watcher?.lastError ?? null, clusterError: cluster.lastError, tlsReloads: tls.reloads, tlsFailures: tls.failures }),
+    status: () => {
+      const health = supervisor.health()
+      return statusDocument(store.current, Date.now(), {
+        readiness: readiness(health),
+        loops: health,
+        configError: health.find((h) => h.name === 'config')?.error ?? null,
+        clusterError: health.find((h) => h.name === 'cluster')?.error ?? null,
+        tlsReloads: served?.reloads ?? 0,
+        tlsFailures: served?.failures ?? 0,
+        restartPending,
+      })
+    },
   })
-  const stopLoops = async () => {
-    watcher?.stop()
-    poller.stop()
-    await cluster.stop()
-    stopTls()
+  const close = async (): Promise<void> => {
+    await supervisor.stop()
+    stopTls?.()
     tls.close()
-    await Promise.allSettled([webhook.close(), statusApp.close()])
+    await Promise.allSettled([webhook?.close(), statusApp.close()])
   }
+
+  supervisor.start()
   try {
-    await webhook.listen({ host: config.server.host, port: config.server.port })
+    // The status port first: while the webhook waits for its certificate, /status says why.
     await statusApp.listen({ host: config.server.metricsHost, port: config.server.metricsPort })
+    served = await tls.context()
+    const server = buildWebhookServer({
+      snapshot: () => store.current,
+      metrics,
+      log,
+      tls: served.current(),
+      readiness: { pending: () => [...ready().pending] },
+      onNudge: (nudge: Nudge) => {
+        // A wait decision: the leader's pre-warm creates or triggers that RD now. On a follower this
+        // is dropped on purpose: the leader sees the same backup and acts on its next pass (<= 15 s),
+        // or within 0.5 s of any state change.
+        if (nudge.type === 'prewarm' && supervisor.isLeader) {
+          log.info({ nudge }, 'pre-warm requested')
+          prewarm?.nudge(nudge.namespace, nudge.pvc)
+        }
+      },
+    })
+    webhook = server
+    // buildWebhookServer passes `https` options, so its server is an https.Server.
+    stopTls = served.applyTo(server.server as unknown as Server)
+    await server.listen({ host: config.server.host, port: config.server.port })
   } catch (error) {
     // e.g. EADDRINUSE: stop the loops, or their timers keep a failed `serve` alive forever.
-    await stopLoops()
+    await close()
     throw error
   }
 
   const runtime: Runtime = {
     store,
     metrics,
-    tls,
+    supervisor,
+    tls: served,
     webhookUrl: url('https', webhook),
     metricsUrl: url('http', statusApp),
-    close: stopLoops,
+    close,
   }
-  log.info({ webhook: runtime.webhookUrl, metrics: runtime.metricsUrl, mode: config.mode }, 'serving')
+  log.info({ webhook: runtime.webhookUrl, metrics: runtime.metricsUrl, mode: config.mode, loops: loops.map((l) => l.name) }, 'serving')
   return runtime
 }

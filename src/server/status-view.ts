@@ -10,15 +10,21 @@ import { decidePvcCreate } from '../admission/pvc-restore.ts'
 import { isVolSyncOwned } from '../admission/volsync-objects.ts'
 import type { CatalogDiagnostic, CatalogEntry } from '../state/catalog-state.ts'
 import { objectKey, type PvcInfo, type TypedReference } from '../state/cluster-state.ts'
+import type { LoopHealth } from '../loop.ts'
 import type { Snapshot } from '../state/snapshot.ts'
+import type { Readiness } from './readiness.ts'
 
 export interface StatusExtras {
+  /** The one readiness definition (server/readiness.ts), as /readyz answers it. */
+  readonly readiness: Readiness
+  /** Every loop's health, for the page's loop table. */
+  readonly loops: readonly LoopHealth[]
   readonly configError: string | null
   readonly clusterError: string | null
   readonly tlsReloads: number
   readonly tlsFailures: number
-  /** What readiness (/readyz) still waits for, when the caller knows it. */
-  readonly pending?: readonly string[]
+  /** Config keys changed in the file that take effect only after a restart. */
+  readonly restartPending?: readonly string[]
 }
 
 export type BackupView =
@@ -154,22 +160,17 @@ function sourceViews(snapshot: Snapshot, now: number): SourceHealthView[] {
   }))
 }
 
-function summary(snapshot: Snapshot, extras: StatusExtras, view: Omit<StatusView, 'summary' | 'generatedAt'>): SummaryView {
-  const pending: string[] = [...(extras.pending ?? [])]
-  const warnings: string[] = []
-  if (!snapshot.cluster.synced) pending.push('cluster state not synced yet')
-  if (extras.clusterError !== null) pending.push(`cluster state: ${extras.clusterError}`)
+function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'generatedAt'>): SummaryView {
+  // Ready and pending are /readyz's answer, word for word; the rest is what a person should look at.
+  const warnings: string[] = [...extras.readiness.degraded]
   for (const s of view.sources) {
-    if (s.lastAttemptAgeSeconds === null) pending.push(`catalog source ${s.name} not polled yet`)
-    else if (s.stale) pending.push(`catalog source ${s.name} is not current${s.error !== null ? ` (${s.error})` : ''}`)
-    else if (s.error !== null) warnings.push(`catalog source ${s.name}: last poll failed: ${s.error}`)
+    if (s.stale && s.lastAttemptAgeSeconds !== null) warnings.push(`catalog source ${s.name} is not current: its backups count as unknown${s.error !== null ? ` (${s.error})` : ''}`)
   }
-  for (const w of view.watches) if (w.error !== null) pending.push(`watch of ${w.resource}: ${w.error}`)
-  if (extras.configError !== null) warnings.push(`config reload rejected: ${extras.configError}`)
+  if ((extras.restartPending ?? []).length > 0) warnings.push(`config key${extras.restartPending!.length === 1 ? '' : 's'} ${extras.restartPending!.join(', ')} changed in the file: ${extras.restartPending!.length === 1 ? 'it takes' : 'they take'} effect after a restart`)
   if (extras.tlsFailures > 0) warnings.push(`${extras.tlsFailures} failed TLS certificate reload${extras.tlsFailures === 1 ? '' : 's'}`)
   const missed = view.pvcs.filter((p) => p.missedRestore).length
   if (missed > 0) warnings.push(`${missed} PVC${missed === 1 ? '' : 's'} started empty although a backup exists`)
-  return { ready: pending.length === 0, pending, warnings }
+  return { ready: extras.readiness.ready, pending: extras.readiness.pending, warnings }
 }
 
 export function statusView(snapshot: Snapshot, now: number, extras: StatusExtras): StatusView {
@@ -186,5 +187,5 @@ export function statusView(snapshot: Snapshot, now: number, extras: StatusExtras
     error: w.error,
   }))
   const partial = { pvcs, sources: sourceViews(snapshot, now), watches }
-  return { generatedAt: new Date(now).toISOString(), summary: summary(snapshot, extras, partial), ...partial }
+  return { generatedAt: new Date(now).toISOString(), summary: summary(extras, partial), ...partial }
 }

@@ -13,7 +13,8 @@ export function statusDocument(snapshot: Snapshot, now: number, extras: StatusEx
     generatedAt: view.generatedAt,
     mode: config.mode,
     summary: view.summary,
-    config: { lastReloadError: extras.configError },
+    config: { lastReloadError: extras.configError, restartPending: extras.restartPending ?? [] },
+    loops: extras.loops.map((l) => ({ name: l.name, loaded: l.loaded, gatesReadiness: l.gatesReadiness, error: l.error, lastSuccessAgeSeconds: l.lastSuccess === null ? null : Math.round((now - l.lastSuccess) / 1000) })),
     tls: { reloads: extras.tlsReloads, failures: extras.tlsFailures },
     cluster: {
       origin: cluster.origin,

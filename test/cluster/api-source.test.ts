@@ -180,7 +180,7 @@ t.test('a dropped watch restarts and later changes still arrive; stop closes eve
   await fake.waitFor(() => fake.openWatches() === 5)
   fake.seed(rd('later-dst'))
   await published.until((s) => s.replicationDestinations.has('media/later-dst'))
-  t.ok(source.health().every((w) => w.restarts === 1))
+  t.ok(source.watches().every((w) => w.restarts === 1))
   await source.stop()
   await fake.waitFor(() => fake.openWatches() === 0)
   const count = published.states.length
@@ -237,4 +237,33 @@ t.test('loadKubeConfig: an explicit file, and errors that name what was tried bu
   t.throws(() => loadKubeConfig(), /no Kubernetes API credentials found; tried: in-cluster service account \(KUBERNETES_SERVICE_HOST\/PORT not set\); .*\.kube\/config \(not found; KUBECONFIG not set\)/)
   process.env.KUBECONFIG = `${join(dir, 'nope.yaml')}:${good}`
   t.equal(loadKubeConfig().getCurrentCluster()?.server, 'https://k8s.example:6443', 'KUBECONFIG files that exist are used')
+})
+
+t.test('reconfigure: a new PVC selector lists in the background and replaces the old watch once synced; Secrets come and go with the selection', async (t) => {
+  const { fake, source, published } = await setup(t, { pvcLabelSelector: 'backup', watchSecrets: false })
+  fake.seed(pvc('jellyfin', { backup: 'hourly' }), pvc('grafana', { tier: 'gold' }))
+  fake.seed({ apiVersion: 'v1', kind: 'Secret', metadata: { name: 'jellyfin-volsync', namespace: 'media' }, data: { KOPIA_PASSWORD: 'eA==' } })
+  await source.start()
+  await published.until((s) => s.synced && s.pvcs.has('media/jellyfin'))
+  t.same([...published.last!.pvcs.keys()], ['media/jellyfin'])
+  t.equal(published.last!.secrets.size, 0, 'no Secret watch without prewarm.requireSecret')
+  t.equal(fake.openWatches('secrets'), 0)
+
+  const listsBefore = fake.listCalls('persistentvolumeclaims')
+  const rdLists = fake.listCalls('replicationdestinations')
+  fake.pauseWatches() // hold the new PVC watch's events: the old state must keep serving meanwhile
+  source.reconfigureWatches({ pvcLabelSelector: 'tier', watchSecrets: true })
+  await fake.waitFor(() => fake.listCalls('persistentvolumeclaims') > listsBefore)
+  fake.resumeWatches()
+  const after = await published.until((s) => s.synced && s.pvcs.has('media/grafana') && s.secrets.size === 1)
+  t.same([...after.pvcs.keys()], ['media/grafana'], 'the new selector\'s PVCs, and only them')
+  t.same(after.secrets.get('media/jellyfin-volsync'), ['KOPIA_PASSWORD'], 'Secrets are watched now (key names only)')
+  t.equal(fake.listCalls('replicationdestinations'), rdLists, 'the unchanged watches were not restarted')
+  t.ok(published.states.every((s) => !s.synced || s.pvcs.size > 0), 'no synced state ever showed an empty PVC set during the switch')
+  t.equal(source.loaded, true)
+
+  source.reconfigureWatches({ pvcLabelSelector: 'tier', watchSecrets: false })
+  await published.until((s) => s.secrets.size === 0)
+  await fake.waitFor(() => fake.openWatches('secrets') === 0)
+  t.equal(fake.openWatches('secrets'), 0, 'the Secret watch is closed')
 })

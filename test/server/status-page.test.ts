@@ -7,6 +7,8 @@ import t from 'tap'
 import { renderStatusPage, formatAge, wantsHtml, escapeHtml } from '../../src/server/status-page.ts'
 import { statusDocument } from '../../src/server/status.ts'
 import { statusView } from '../../src/server/status-view.ts'
+import { readiness } from '../../src/server/readiness.ts'
+import type { LoopHealth } from '../../src/loop.ts'
 import type { Snapshot } from '../../src/state/snapshot.ts'
 import { chromiumSkipReason, decodeEntities, dumpDom, elementAt, screenshot, textOf } from '../support/headless-browser.ts'
 import {
@@ -14,7 +16,8 @@ import {
 } from '../support/live-webhook.ts'
 import { NOW, snapshotOf, source } from '../support/snapshot.ts'
 
-const EXTRAS = { configError: null, clusterError: null, tlsReloads: 0, tlsFailures: 0 }
+const LOADED: LoopHealth[] = ['cluster', 'catalog', 'config'].map((name) => ({ name, loaded: true, gatesReadiness: name !== 'config', error: null, lastSuccess: null }))
+const EXTRAS = { configError: null, clusterError: null, tlsReloads: 0, tlsFailures: 0, loops: LOADED, readiness: readiness(LOADED) }
 const ODD_NAME = `odd-<i>&"'name`
 
 function pvc(namespace: string, name: string, options: { labels?: Record<string, string>; ref?: string } = {}) {
@@ -78,14 +81,26 @@ t.test('view model: an unknown catalog, deny, watches and the pending summary', 
     ...base,
     cluster: { ...base.cluster, watches: [{ resource: 'persistentvolumeclaims', lastList: NOW - 60_000, lastEvent: null, restarts: 2, error: 'watch expired' }] },
   }
-  const view = statusView(snapshot, NOW, { ...EXTRAS, configError: 'bad yaml', tlsFailures: 1 })
+  // The catalog has not loaded (broken never answered); the cluster is loaded but its watch fails; a reload was rejected.
+  const loops: LoopHealth[] = [
+    { name: 'cluster', loaded: true, gatesReadiness: true, error: 'persistentvolumeclaims: watch expired', lastSuccess: null },
+    { name: 'catalog', loaded: false, gatesReadiness: true, error: 'source broken: boom', lastSuccess: null, waitingFor: 'first catalog poll not finished' },
+    { name: 'config', loaded: true, gatesReadiness: false, error: 'reload rejected: bad yaml', lastSuccess: null },
+  ]
+  const view = statusView(snapshot, NOW, { ...EXTRAS, configError: 'bad yaml', tlsFailures: 1, loops, readiness: readiness(loops) })
   const newapp = view.pvcs.find((p) => p.name === 'newapp')
   t.match(newapp, { backup: { state: 'unknown', reason: /broken \(never polled successfully\)/ }, decision: { outcome: 'deny', denial: /cannot tell whether a backup exists/ } })
   t.equal(view.pvcs.find((p) => p.name === 'sonarr')?.decision.outcome, 'wait', 'a backup in a fresh source still counts')
   t.strictSame(view.watches, [{ resource: 'persistentvolumeclaims', lastListAgeSeconds: 60, lastEventAgeSeconds: null, restarts: 2, error: 'watch expired' }])
   t.equal(view.summary.ready, false)
-  t.strictSame(view.summary.pending, ['catalog source broken is not current (boom)', 'watch of persistentvolumeclaims: watch expired'])
-  t.strictSame(view.summary.warnings, ['config reload rejected: bad yaml', '1 failed TLS certificate reload', '1 PVC started empty although a backup exists'])
+  t.strictSame(view.summary.pending, ['catalog: first catalog poll not finished (source broken: boom)'], 'pending is what /readyz waits for, word for word')
+  t.strictSame(view.summary.warnings, [
+    'cluster: persistentvolumeclaims: watch expired',
+    'config: reload rejected: bad yaml',
+    'catalog source broken is not current: its backups count as unknown (boom)',
+    '1 failed TLS certificate reload',
+    '1 PVC started empty although a backup exists',
+  ])
 })
 
 t.test('page: every dynamic string is escaped', async (t) => {

@@ -290,7 +290,7 @@ t.test('GET /healthz and /readyz', async (t) => {
     t.equal(notReady.status, 503)
     t.strictSame(badRequestProblems(notReady), [])
     // The first catalog poll (scrypt for the example's restic repositories) may still be running too.
-    t.match(notReady.text, /^not ready: cluster state not loaded \(.*ENOENT.*\)(; first catalog poll not finished)?\n$/)
+    t.match(notReady.text, /^not ready: cluster: state directory .*does-not-exist not read yet \(.*ENOENT.*\)(; catalog: first catalog poll not finished)?\n$/)
   })
 })
 
