@@ -1,7 +1,7 @@
 // One AdmissionReview body in, one answer out: the whole request path, pure and synchronous.
 // Used by the HTTPS server and by `review`, so both give the same answer.
 import type { Snapshot } from '../state/snapshot.ts'
-import { decide, type Webhook } from './decide.ts'
+import { decide, type Webhook } from './webhooks.ts'
 import type { AdmissionInput, Decision } from './decision.ts'
 import { buildResponse, parseReview, type AdmissionReviewResponse } from './review.ts'
 

@@ -3,7 +3,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Counter } from 'prom-client'
 import type { Logger } from 'pino'
-import type { Webhook } from '../admission/decide.ts'
+import { HANDLED_KINDS, type Webhook } from '../admission/webhooks.ts'
 import type { Nudge } from '../admission/decision.ts'
 import { handleReview } from '../admission/handle.ts'
 import type { Snapshot } from '../state/snapshot.ts'
@@ -19,8 +19,6 @@ export interface AdmissionRoutesOptions {
 
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 
-/** Metric label values for request kinds: anything else is "other", so a client cannot grow the series without bound. */
-const KNOWN_KINDS = new Set(['PersistentVolumeClaim', 'Job', 'Secret', 'ReplicationDestination', 'ReplicationSource'])
 
 function badRequest(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(400).type('text/plain; charset=utf-8').send(`${message.replace(/[\r\n]+/g, ' ')}\n`)
@@ -66,7 +64,7 @@ export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOp
       return badRequest(reply, result.error)
     }
     const { input, decision, review } = result
-    counter(webhook, KNOWN_KINDS.has(input.kind.kind) ? input.kind.kind : 'other', input.operation, decision.outcome).inc()
+    counter(webhook, HANDLED_KINDS.has(input.kind.kind) ? input.kind.kind : 'other', input.operation, decision.outcome).inc()
     durations[webhook].observe(Number(process.hrtime.bigint() - started) / 1e9)
     if (decision.outcome !== 'skip' && decision.outcome !== 'unchanged') {
       log.info({ webhook, uid: input.uid, kind: input.kind.kind, operation: input.operation, namespace: input.namespace, name: input.name, rule: decision.rule, decision: decision.outcome, reasons: decision.reasons, dryRun: input.dryRun, mode: snapshot.config.mode }, 'admission decision')
