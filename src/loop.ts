@@ -43,3 +43,11 @@ export interface Loop {
 export function alwaysLoaded(name: string, error: string | null = null): LoopHealth {
   return { name, loaded: true, gatesReadiness: false, error, lastSuccess: null }
 }
+
+/** Resolves once `signal` has aborted (at once if it already has): the idle half of a Loop.run. */
+export function untilAborted(signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve()
+    else signal.addEventListener('abort', () => resolve(), { once: true })
+  })
+}

@@ -7,6 +7,7 @@ import { isDeepStrictEqual } from 'node:util'
 import type { Log } from '../log.ts'
 import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
+import { untilAborted } from '../loop.ts'
 
 export interface PollObserver {
   /** Called after every poll attempt (metrics). */
@@ -90,10 +91,7 @@ export class CatalogPoller {
   async run(signal: AbortSignal): Promise<void> {
     if (this.#running || this.#abort.signal.aborted) return
     this.#running = true
-    const stopped = new Promise<void>((resolve) => {
-      if (signal.aborted) resolve()
-      else signal.addEventListener('abort', () => resolve(), { once: true })
-    })
+    const stopped = untilAborted(signal)
     void stopped.then(() => this.stop())
     const round = this.#slots.map((slot) => this.#pollOne(slot).then(() => this.#schedule(slot)))
     await Promise.race([Promise.all(round), stopped])

@@ -2,7 +2,7 @@
 // as one immutable ClusterState, like the offline DirectoryClusterSource (same publish callback).
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config, LabelSelector } from '../config/schema.ts'
-import type { LoopHealth } from '../loop.ts'
+import { type LoopHealth, untilAborted } from '../loop.ts'
 import type { ClusterState, PvcInfo, ReplicationDestinationInfo, ReplicationSourceInfo, WatchHealth } from '../state/cluster-state.ts'
 import { pvcInfo, replicationDestination, replicationSourceInfo } from './cluster-objects.ts'
 import { InformerSupervisor, type BackoffOptions, type KubeObject, type SupervisorLogger } from './informer-supervisor.ts'
@@ -261,7 +261,7 @@ export class ApiClusterSource {
   /** Loop.run: watches until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     await this.start()
-    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await untilAborted(signal)
     await this.stop()
   }
 

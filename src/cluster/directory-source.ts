@@ -4,7 +4,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
-import type { LoopHealth } from '../loop.ts'
+import { type LoopHealth, untilAborted } from '../loop.ts'
 import type { ClusterState } from '../state/cluster-state.ts'
 import { clusterStateFromObjects, type ObjectProblem } from './cluster-objects.ts'
 
@@ -90,7 +90,7 @@ export class DirectoryClusterSource {
   /** Loop.run: reads the directory, then follows its changes until `signal` aborts. */
   async run(signal: AbortSignal): Promise<void> {
     await this.start()
-    if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+    await untilAborted(signal)
     this.stop()
   }
 

@@ -3,7 +3,7 @@
 import type { Config } from '../config/schema.ts'
 import { ConfigWatcher } from '../config/watch.ts'
 import type { Log } from '../log.ts'
-import type { Loop, LoopHealth } from '../loop.ts'
+import { type Loop, type LoopHealth, untilAborted } from '../loop.ts'
 
 export interface ConfigLoopOptions {
   readonly file: string
@@ -34,7 +34,7 @@ export function configLoop(options: ConfigLoopOptions): Loop & { readonly watche
     watcher,
     async run(signal) {
       await watcher.start()
-      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      await untilAborted(signal)
       watcher.stop()
     },
     health(): LoopHealth {

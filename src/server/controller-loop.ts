@@ -2,7 +2,7 @@
 // `reactMs` of any state change (a new backup, namespace, RD or PVC should not wait for the next
 // tick). Passes never overlap; none starts after the leader's signal aborted.
 import type { Log } from '../log.ts'
-import type { Loop, LoopHealth } from '../loop.ts'
+import { type Loop, type LoopHealth, untilAborted } from '../loop.ts'
 import type { StateStore } from '../state/store.ts'
 
 export interface ControllerLoopOptions {
@@ -57,10 +57,7 @@ export function controllerLoop(options: ControllerLoopOptions): Loop {
       })
       options.lead?.(signal)
       if (options.intervalMs !== undefined) tick()
-      await new Promise<void>((resolve) => {
-        if (signal.aborted) resolve()
-        else signal.addEventListener('abort', () => resolve(), { once: true })
-      })
+      await untilAborted(signal)
       unsubscribe()
       clearTimeout(timer)
       clearTimeout(reactTimer)

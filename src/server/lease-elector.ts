@@ -2,6 +2,7 @@
 import { LeaderLease, type LeaderLeaseOptions } from '../controllers/leader-lease.ts'
 import type { Log } from '../log.ts'
 import type { LeaderElector } from './supervisor.ts'
+import { untilAborted } from '../loop.ts'
 
 /** Campaigns for the Lease while run() runs; releases it on stop after the leader's work settled. */
 export function leaseElector(options: Omit<LeaderLeaseOptions, 'onStartedLeading' | 'onStoppedLeading' | 'log'> & { readonly log: Log }): LeaderElector {
@@ -21,7 +22,7 @@ export function leaseElector(options: Omit<LeaderLeaseOptions, 'onStartedLeading
     async run(signal, leadFn) {
       lead = leadFn
       lease.start()
-      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      await untilAborted(signal)
       await lease.stop()
     },
   }

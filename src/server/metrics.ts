@@ -1,12 +1,26 @@
 // Every Prometheus metric the server exports, defined in one place.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { findMissedRestores } from '../controllers/missed-restores.ts'
+import type { PasswordVerdictCounts } from '../catalog/password-verdicts.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 
 const PREFIX = 'volsync_autorestore_'
 
-/** `isLeader`: whether this replica holds the Lease (absent: no API server, no leader election). */
-export function createMetrics(readSnapshot: () => Snapshot, isLeader?: () => boolean) {
+export interface MetricSources {
+  /** The snapshot the state gauges read at scrape time. */
+  readonly readSnapshot: () => Snapshot
+  /** Whether this replica holds the Lease (absent: no API server, no leader election). */
+  readonly isLeader?: () => boolean
+  /** The Kopia password-check queue's counts (see catalog/password-verdicts.ts). */
+  readonly passwordChecks?: () => PasswordVerdictCounts
+}
+
+/**
+ * Registers every metric of the server in a new registry. Counters the loops increment are
+ * returned; gauges are read from `sources` at scrape time, so they cannot drift from the state.
+ */
+export function createMetrics(sources: MetricSources) {
+  const { readSnapshot, isLeader, passwordChecks } = sources
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: PREFIX })
 
@@ -178,6 +192,27 @@ export function createMetrics(readSnapshot: () => Snapshot, isLeader?: () => boo
       this.reset()
       for (const watch of readSnapshot().cluster.watches) this.set({ resource: watch.resource }, watch.restarts)
     },
+  })
+
+  new Counter({
+    name: `${PREFIX}kopia_password_checks_total`,
+    help: 'Kopia password checks asked for by Secret admissions (validation.kopiaPassword), by outcome: accepted, dropped (pushed out of the bounded queue), duplicate, unknown-repository, completed, failed.',
+    labelNames: ['outcome'] as const,
+    registers: [registry],
+    collect() {
+      const counts = passwordChecks?.()
+      if (!counts) return
+      // The queue keeps the monotonic totals; the counter mirrors them at scrape time.
+      this.reset()
+      const outcomes = { accepted: counts.accepted, dropped: counts.dropped, duplicate: counts.duplicates, 'unknown-repository': counts.unknownRepository, completed: counts.completed, failed: counts.failed }
+      for (const [outcome, value] of Object.entries(outcomes)) this.inc({ outcome }, value)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}kopia_password_checks_in_flight`,
+    help: 'Kopia password derivations running now (bounded, off the event loop).',
+    registers: [registry],
+    collect() { this.set(passwordChecks?.().inFlight ?? 0) },
   })
 
   return { registry, prewarmActions, admissionRequests, admissionDuration, invalidReviews, configReloads, tlsReloads, catalogPolls, catalogPollDuration }

@@ -6,6 +6,7 @@ import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Nudge } from '../admission/decision.ts'
+import { startPasswordVerdicts } from '../catalog/password-verdicts.ts'
 import { ApiClusterSource, watchSelection } from '../cluster/api-source.ts'
 import { DirectoryClusterSource } from '../cluster/directory-source.ts'
 import { loadKubeConfig } from '../cluster/kube-config.ts'
@@ -16,7 +17,7 @@ import { kubeWrites } from '../controllers/kube-writes.ts'
 import { MissedRestoreGuard } from '../controllers/missed-restore-guard.ts'
 import { PrewarmController } from '../controllers/prewarm.ts'
 import type { Logger } from '../log.ts'
-import type { Loop } from '../loop.ts'
+import { alwaysLoaded, type Loop, untilAborted } from '../loop.ts'
 import { StateStore } from '../state/store.ts'
 import type { ReloadingTlsContext, TlsReloadEvent } from '../tls/reloading-context.ts'
 import { ensureDevCertificate } from '../tls/write-certificates.ts'
@@ -79,7 +80,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         log: log.child({ loop: 'leader-election' }),
       })
     : undefined
-  const metrics = createMetrics(() => store.current, elector ? () => elector.isLeader : undefined)
+  // Secret admissions ask for Kopia password checks; a bounded queue answers them off the request path.
+  const passwordChecks = startPasswordVerdicts(store, { log: log.child({ loop: 'password-verdicts' }) })
+  const metrics = createMetrics({ readSnapshot: () => store.current, ...(elector ? { isLeader: () => elector.isLeader } : {}), passwordChecks: () => passwordChecks.counts })
   const onReload = (event: TlsReloadEvent) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' })
   const tls = tlsSource({ config, ...(kubeConfig ? { kubeConfig } : {}), onReload, log })
 
@@ -98,7 +101,15 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const cluster = kubeConfig
     ? new ApiClusterSource(kubeConfig, (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }), watchSelection(config))
     : new DirectoryClusterSource(config.state.directory ?? '', (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }))
-  loops.push(cluster, catalog, ...tls.loops)
+  loops.push(cluster, catalog, ...tls.loops, {
+    name: 'password-verdicts',
+    leaderOnly: false,
+    async run(signal) {
+      await untilAborted(signal)
+      passwordChecks.close()
+    },
+    health: () => alwaysLoaded('password-verdicts'),
+  })
 
   let prewarm: PrewarmController | undefined
   if (kubeConfig) {
@@ -176,7 +187,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         // A wait decision: the leader's pre-warm creates or triggers that RD now. On a follower this
         // is dropped on purpose: the leader sees the same backup and acts on its next pass (<= 15 s),
         // or within 0.5 s of any state change.
-        if (nudge.type === 'prewarm' && supervisor.isLeader) {
+        // Every replica checks passwords for its own snapshot.
+        if (nudge.type === 'check-kopia-password') passwordChecks.request(nudge)
+        else if (nudge.type === 'prewarm' && supervisor.isLeader) {
           log.info({ nudge }, 'pre-warm requested')
           prewarm?.nudge(nudge.namespace, nudge.pvc)
         }

@@ -6,7 +6,7 @@ import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config } from '../config/schema.ts'
 import { CertRotation } from '../controllers/cert-rotation.ts'
 import type { Log } from '../log.ts'
-import type { Loop, LoopHealth } from '../loop.ts'
+import { type Loop, type LoopHealth, untilAborted } from '../loop.ts'
 import { ReloadingTlsContext, type TlsPair, type TlsReloadEvent } from '../tls/reloading-context.ts'
 
 export interface TlsSource {
@@ -63,7 +63,7 @@ export function tlsSource(options: TlsSourceOptions): TlsSource {
     leaderOnly: false,
     async run(signal) {
       await rotation.start()
-      if (!signal.aborted) await new Promise<void>((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
+      await untilAborted(signal)
       await rotation.stop()
     },
     health: () => health('tls', true),
