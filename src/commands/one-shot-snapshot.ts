@@ -1,7 +1,7 @@
 // For the one-shot commands (review, catalog): config, cluster state and catalog read once,
 // through the same code the server's loops use.
 import { CatalogPoller } from '../catalog/poller.ts'
-import { createSource, createSourceContext } from '../catalog/sources.ts'
+import { createSource, createSourceContext, type SourceContext } from '../catalog/sources.ts'
 import { readClusterDirectory } from '../cluster/directory-source.ts'
 import { ConfigError, defaultConfig, loadConfigFile } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
@@ -11,6 +11,7 @@ import { StateStore } from '../state/store.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { UsageError } from './usage-error.ts'
 
+/** The config file (or the built-in defaults without one); an invalid one is a UsageError naming the key. */
 export function loadConfigOrUsage(file: string | undefined): Config {
   try {
     return file ? loadConfigFile(file) : defaultConfig()
@@ -20,9 +21,15 @@ export function loadConfigOrUsage(file: string | undefined): Config {
   }
 }
 
+// One per process, like the server's across reloads: derived keys are keyed by repository, key
+// file and password, so a second one-shot poll in the same process (tests) skips scrypt.
+let sharedContext: SourceContext | undefined
+
+/** Polls every configured source once; per-source failures are in `sources`, never thrown. */
 export async function pollCatalogOnce(config: Config, log: Logger): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
   let catalog: CatalogState | undefined
-  const context = createSourceContext()
+  sharedContext ??= createSourceContext()
+  const context = sharedContext
   const poller = new CatalogPoller(config.catalog.sources.map((source) => createSource(source, context)), (c) => { catalog = c }, { intervalMs: 60_000, log })
   await poller.pollAll()
   poller.stop()
@@ -30,6 +37,10 @@ export async function pollCatalogOnce(config: Config, log: Logger): Promise<{ ca
   return { catalog: catalog ?? buildCatalogState(sources), sources }
 }
 
+/**
+ * A snapshot as the server would publish it: `stateDir` (else state.directory) read once, every
+ * catalog source polled once. An unreadable state directory is a UsageError.
+ */
 export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Logger): Promise<Snapshot> {
   const store = new StateStore(config)
   const dir = stateDir ?? config.state.directory

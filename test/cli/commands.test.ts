@@ -1,79 +1,111 @@
-// The CLI as a user runs it: `node src/main.ts <command>` in a child process (the Node running
-// the tests, so native type stripping works), checking exit codes, stdout and stderr.
+// The CLI's behaviour, in-process: runCli (what main.ts runs) with stdin/stdout/stderr as buffers,
+// so dispatch, `--help`, the commands and the exit-code mapping are the code under test, without
+// a Node start per case. A few cases spawn `node src/main.ts` where the process boundary is the
+// point: exit codes and output as a shell sees them, which modules a command loads, and a server
+// that must exit by itself after a fatal error.
 import { spawn } from 'node:child_process'
 import { X509Certificate, createPrivateKey } from 'node:crypto'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
+import { Readable, Writable } from 'node:stream'
+import { parseArgs } from 'node:util'
 import fastJsonPatch from 'fast-json-patch'
 import t from 'tap'
+import { serveOptions } from '../../src/commands/serve.ts'
+import { UsageError } from '../../src/commands/usage-error.ts'
+import { exitCodeFor, runCli } from '../../src/main.ts'
 import { describeCertificate } from '../../src/tls/certificate-authority.ts'
-import { exampleConfigYaml, exampleReview, makeCertificates, ROOT, SERVICE_DNS, tempDir, type Review, type ReviewResponse } from '../support/live-webhook.ts'
+import { exampleConfigYaml, exampleReview, makeCertificates, ROOT, SERVICE_DNS, tempDir, type Review, type ReviewResponse, type Teardown } from '../support/live-webhook.ts'
+
+// Relative paths in examples/config.yaml (state, repositories, password) are read from the checkout.
+process.chdir(ROOT)
+
+const VERSION = (JSON.parse(await readFile(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version
+
+class Collect extends Writable {
+  text = ''
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.text += chunk.toString('utf8')
+    done()
+  }
+}
 
 interface Run {
   code: number | null
-  signal: NodeJS.Signals | null
   stdout: string
   stderr: string
-  timedOut: boolean
 }
 
-// Each child spends most of its ~0.8 s compiling modules: share a compile cache, and run the
-// independent subtests in parallel.
-const compileCache = await tempDir(t, 'compile-cache')
-t.jobs = 4
+/** One command line through runCli, with `stdin` as its standard input. */
+async function cli(args: readonly string[], stdin = ''): Promise<Run> {
+  const stdout = new Collect()
+  const stderr = new Collect()
+  const code = await runCli(args, { stdout, stderr, stdin: Readable.from(stdin === '' ? [] : [Buffer.from(stdin)]) })
+  return { code, stdout: stdout.text, stderr: stderr.text }
+}
 
-interface CliOptions {
-  readonly stdin?: string
-  /** Hard limit against a hung child, not a performance check: it is killed after it (default 60 s). */
-  readonly timeoutMs?: number
+interface Spawned extends Run {
+  timedOut: boolean
+  /** URLs of every module the child loaded (with `recordModules`). */
+  modules: string[]
+}
+
+interface SpawnOptions {
+  /** Record the modules the child loads (test/cli/record-loaded-modules.ts). */
+  readonly recordModules?: boolean
   /** Once stderr matches `stderr`, the child gets `graceMs` more to exit before it is killed. */
   readonly exitAfter?: { readonly stderr: RegExp; readonly graceMs: number }
 }
 
-/** Runs the CLI with the test's own Node; kills it when it overstays. */
-function cli(args: readonly string[], options: CliOptions = {}): Promise<Run> {
-  return new Promise((done, fail) => {
-    // tap's process-info hook puts its own --import into NODE_OPTIONS of every child it sees spawned
-    // (~0.5 s per run); `env -u` gives the CLI the plain environment a user has.
-    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, join(ROOT, 'src', 'main.ts'), ...args], {
+/** `node src/main.ts ...args` as a user runs it; killed after 60 s (a hang guard, not a timing check). */
+async function spawnCli(t: Teardown, args: readonly string[], options: SpawnOptions = {}): Promise<Spawned> {
+  const moduleList = options.recordModules ? join(await tempDir(t, 'modules'), 'loaded.txt') : undefined
+  const nodeArgs = [...(moduleList ? ['--import', join(ROOT, 'test', 'cli', 'record-loaded-modules.ts')] : []), join(ROOT, 'src', 'main.ts'), ...args]
+  const run = await new Promise<Omit<Spawned, 'modules'>>((done, fail) => {
+    // tap's process-info hook puts its own --import into NODE_OPTIONS of every child it sees spawned;
+    // `env -u` gives the CLI the plain environment a user has. NODE_DISABLE_COMPILE_CACHE keeps the
+    // CLI from writing into the machine's temporary directory.
+    const child = spawn('env', ['-u', 'NODE_OPTIONS', process.execPath, ...nodeArgs], {
       cwd: ROOT,
-      stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, NODE_COMPILE_CACHE: compileCache },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_DISABLE_COMPILE_CACHE: '1', ...(moduleList ? { RECORD_LOADED_MODULES: moduleList } : {}) },
     })
     const stdout: Buffer[] = []
     const stderr: Buffer[] = []
     let timedOut = false
-    const timer = setTimeout(() => {
+    const kill = () => {
       timedOut = true
       child.kill('SIGKILL')
-    }, options.timeoutMs ?? 60_000)
-    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
+    }
+    const timer = setTimeout(kill, 60_000)
     let grace: NodeJS.Timeout | undefined
+    child.stdout.on('data', (chunk: Buffer) => stdout.push(chunk))
     child.stderr.on('data', (chunk: Buffer) => {
       stderr.push(chunk)
-      if (options.exitAfter && !grace && options.exitAfter.stderr.test(Buffer.concat(stderr).toString('utf8'))) {
-        grace = setTimeout(() => {
-          timedOut = true
-          child.kill('SIGKILL')
-        }, options.exitAfter.graceMs)
-      }
+      if (options.exitAfter && !grace && options.exitAfter.stderr.test(Buffer.concat(stderr).toString('utf8'))) grace = setTimeout(kill, options.exitAfter.graceMs)
     })
     child.on('error', fail)
-    child.on('close', (code, signal) => {
+    child.on('close', (code) => {
       clearTimeout(timer)
       clearTimeout(grace)
-      done({ code, signal, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), timedOut })
+      done({ code, stdout: Buffer.concat(stdout).toString('utf8'), stderr: Buffer.concat(stderr).toString('utf8'), timedOut })
     })
-    child.stdin.end(options.stdin ?? '')
   })
+  const modules = moduleList ? (await readFile(moduleList, 'utf8')).split('\n').filter((line) => line !== '') : []
+  return { ...run, modules }
 }
 
-/** Maps with at most `size` calls in flight; results in input order. */
-async function inBatches<T, R>(items: readonly T[], size: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = []
-  for (let i = 0; i < items.length; i += size) results.push(...await Promise.all(items.slice(i, i + size).map(fn)))
-  return results
+/** The project's own modules (paths below src/) and the npm packages among `urls`. */
+function loadedFrom(urls: readonly string[]): { src: string[]; packages: string[] } {
+  const src = new Set<string>()
+  const packages = new Set<string>()
+  for (const url of urls) {
+    const pkg = /\/node_modules\/((?:@[^/]+\/)?[^/]+)\//.exec(url)?.[1]
+    if (pkg) packages.add(pkg)
+    else if (url.startsWith(`file://${ROOT}/src/`)) src.add(url.slice(`file://${ROOT}/`.length))
+  }
+  return { src: [...src].sort(), packages: [...packages].sort() }
 }
 
 const CONFIG = ['--config', 'examples/config.yaml']
@@ -86,10 +118,7 @@ function patchOf(response: ReviewResponse): Operation[] {
 const JELLYFIN_REF = { op: 'add', path: '/spec/dataSourceRef', value: { apiGroup: 'volsync.backube', kind: 'ReplicationDestination', name: 'jellyfin-dst' } }
 
 t.test('review FILE and review -: the AdmissionReview response on stdout', async (t) => {
-  const [run, fromStdin] = await Promise.all([
-    cli(['review', example('pvc-restore'), ...CONFIG]),
-    cli(['review', '-', ...CONFIG], { stdin: await readFile(join(ROOT, example('pvc-restore')), 'utf8') }),
-  ])
+  const run = await cli(['review', example('pvc-restore'), ...CONFIG])
   t.equal(run.code, 0)
   t.equal(run.stderr, '')
   const response = JSON.parse(run.stdout) as ReviewResponse
@@ -100,6 +129,7 @@ t.test('review FILE and review -: the AdmissionReview response on stdout', async
   t.equal(response.response.patchType, 'JSONPatch')
   t.strictSame(patchOf(response)[0], JELLYFIN_REF, 'adds dataSourceRef -> jellyfin-dst')
   t.notOk('explain' in response, 'no explain without --explain')
+  const fromStdin = await cli(['review', '-', ...CONFIG], await readFile(example('pvc-restore'), 'utf8'))
   t.equal(fromStdin.code, 0)
   t.equal(fromStdin.stdout, run.stdout, 'the review read from stdin gets the same answer')
 })
@@ -118,7 +148,7 @@ t.test('review --explain: the decision, its reasons and the decoded patch', asyn
 
 t.test('review of a bare object: wrapped as a CREATE review', async (t) => {
   const pvc = (await exampleReview('pvc-restore')).request.object
-  const run = await cli(['review', '--explain', '-', ...CONFIG], { stdin: JSON.stringify(pvc) })
+  const run = await cli(['review', '--explain', '-', ...CONFIG], JSON.stringify(pvc))
   t.equal(run.code, 0, run.stderr)
   const output = JSON.parse(run.stdout) as ReviewResponse & { explain: { decision: string } }
   t.equal(output.response.uid, '00000000-0000-0000-0000-000000000000')
@@ -197,36 +227,86 @@ t.test('review of an Argo CD / Flux server-side apply CREATE', async (t) => {
   dryRun.request.dryRun = true
   dryRun.request.userInfo = { username: 'system:serviceaccount:flux-system:kustomize-controller' }
   dryRun.request.options = { apiVersion: 'meta.k8s.io/v1', kind: 'PatchOptions', fieldManager: 'kustomize-controller', dryRun: ['All'] }
-  const dry = await cli(['review', '-', ...CONFIG], { stdin: JSON.stringify(dryRun) })
+  const dry = await cli(['review', '-', ...CONFIG], JSON.stringify(dryRun))
   t.equal(dry.code, 0, dry.stderr)
   t.strictSame(JSON.parse(dry.stdout), response, 'dry run: identical response')
 })
 
-t.test('review: usage and input errors exit 2 with a message naming the problem', async (t) => {
+t.test('usage and input errors exit 2 with one message naming the problem', async (t) => {
   const dir = await tempDir(t, 'badconfig')
   await writeFile(join(dir, 'bad-value.yaml'), 'pvc:\n  whenBackupNotReady: later\n')
   await writeFile(join(dir, 'unknown-key.yaml'), 'pvc:\n  whenBackupNotReddy: deny\n')
   await writeFile(join(dir, 'not-json.txt'), 'apiVersion: v1\nkind: PersistentVolumeClaim\n')
-  const cases: { what: string; args: string[]; stdin?: string; stderr: RegExp }[] = [
+  const cases: { what: string; args: string[]; stderr: RegExp }[] = [
     { what: 'not-a-review.json', args: ['review', example('not-a-review'), ...CONFIG], stderr: /^volsync-autorestore: invalid AdmissionReview: apiVersion must be "admission\.k8s\.io\/v1"\n$/ },
     { what: 'a missing file', args: ['review', 'examples/admission/nope.json', ...CONFIG], stderr: /^volsync-autorestore: examples\/admission\/nope\.json: cannot read: ENOENT\n$/ },
     { what: 'input that is not JSON', args: ['review', join(dir, 'not-json.txt'), ...CONFIG], stderr: /not-json\.txt: not JSON/ },
+    { what: 'no FILE', args: ['review', ...CONFIG], stderr: /^volsync-autorestore: review: give exactly one FILE \(or - for stdin\)\n$/ },
     { what: 'an invalid config value', args: ['review', example('pvc-restore'), '--config', join(dir, 'bad-value.yaml')], stderr: /bad-value\.yaml: pvc\.whenBackupNotReady: must be one of "wait", "deny", "fresh"\n$/ },
     { what: 'an unknown config key', args: ['review', example('pvc-restore'), '--config', join(dir, 'unknown-key.yaml')], stderr: /unknown-key\.yaml: pvc\.whenBackupNotReddy: unknown key\n$/ },
+    { what: 'an invalid config for catalog', args: ['catalog', '--config', join(dir, 'bad-value.yaml')], stderr: /pvc\.whenBackupNotReady: must be one of/ },
     { what: 'a bad --webhook', args: ['review', '--webhook', 'admit', example('pvc-restore'), ...CONFIG], stderr: /--webhook: must be mutate or validate/ },
     { what: 'an unknown option', args: ['review', '--frobnicate', example('pvc-restore')], stderr: /Unknown option '--frobnicate'/ },
+    { what: 'an unknown catalog option', args: ['catalog', '--yaml'], stderr: /Unknown option '--yaml'/ },
     { what: 'an unknown command', args: ['frobnicate'], stderr: /^volsync-autorestore: unknown command "frobnicate"\nusage: volsync-autorestore <command>/ },
   ]
-  const runs = await inBatches(cases, 4, (c) => cli(c.args, c.stdin === undefined ? {} : { stdin: c.stdin }))
-  for (const [i, c] of cases.entries()) {
-    const run = runs[i]!
+  for (const c of cases) {
+    const run = await cli(c.args)
     t.equal(run.code, 2, `${c.what}: exit 2`)
     t.match(run.stderr, c.stderr, `${c.what}: stderr`)
     t.equal(run.stdout, '', `${c.what}: nothing on stdout`)
   }
-  const help = await cli(['--help'])
-  t.equal(help.code, 0, '--help: exit 0')
-  t.match(help.stdout, /^usage: volsync-autorestore <command> \[options\]/)
+})
+
+t.test('exitCodeFor: usage and config errors are 2, anything else 1', async (t) => {
+  t.equal(exitCodeFor(new UsageError('--days: must be a whole number')), 2)
+  let parseError: unknown
+  try {
+    parseArgs({ args: ['--nope'], options: {} })
+  } catch (error) {
+    parseError = error
+  }
+  t.equal(exitCodeFor(parseError), 2, "parseArgs' ERR_PARSE_ARGS_UNKNOWN_OPTION")
+  t.equal(exitCodeFor(Object.assign(new Error('listen EADDRINUSE'), { code: 'EADDRINUSE' })), 1)
+  t.equal(exitCodeFor(new Error('source failed')), 1)
+  t.equal(exitCodeFor('a string thrown'), 1)
+  t.equal(exitCodeFor(null), 1)
+})
+
+t.test('--help, <command> --help, --version', async (t) => {
+  for (const args of [['--help'], ['-h'], ['help']]) {
+    const run = await cli(args)
+    t.equal(run.code, 0, `${args.join(' ')}: exit 0`)
+    t.match(run.stdout, /^usage: volsync-autorestore <command> \[options\]\n/)
+    for (const command of ['serve', 'review', 'catalog', 'certs']) t.match(run.stdout, new RegExp(`\\n  ${command} +\\[`), `${args.join(' ')}: lists ${command}`)
+    t.equal(run.stderr, '')
+  }
+  const none = await cli([])
+  t.equal(none.code, 2, 'no command: the usage, exit 2')
+  t.match(none.stdout, /^usage: volsync-autorestore <command>/)
+
+  const options: Record<string, string[]> = {
+    serve: ['--config FILE', '--kubeconfig FILE'],
+    review: ['--config FILE', '--state DIR', '--webhook NAME', '--explain'],
+    catalog: ['--config FILE', '--json'],
+    certs: ['--out DIR', '--service NAME', '--namespace NS', '--dns NAME', '--ip IP', '--days N'],
+  }
+  for (const [command, expected] of Object.entries(options)) {
+    // --help wins over anything else on the line, even arguments that would fail.
+    for (const args of [[command, '--help'], [command, '--frobnicate', '-h', 'extra']]) {
+      const run = await cli(args)
+      t.equal(run.code, 0, `${args.join(' ')}: exit 0`)
+      t.match(run.stdout, new RegExp(`^usage: volsync-autorestore ${command} `), `${args.join(' ')}: the ${command} usage`)
+      for (const option of expected) t.ok(run.stdout.includes(`  ${option}`), `${command} --help describes ${option}`)
+    }
+  }
+  const afterTerminator = await cli(['review', ...CONFIG, '--', '--help'])
+  t.equal(afterTerminator.code, 2, 'after --, --help is a FILE name')
+  t.match(afterTerminator.stderr, /--help: cannot read: ENOENT/)
+
+  const version = await cli(['--version'])
+  t.equal(version.code, 0)
+  t.equal(version.stdout, `${VERSION}\n`, "package.json's version")
 })
 
 t.test('catalog: every configured source polled once', async (t) => {
@@ -248,6 +328,25 @@ t.test('catalog: every configured source polled once', async (t) => {
   t.match(lines[1], /^media\s+jellyfin\s+nas\s+restic\s+3\s+2026-11-22T19:17:55\.247Z\s+-$/)
   t.match(lines[2], /^media\s+sonarr\s+nas\s+restic\s+1\s+2026-03-01T12:00:00\.000Z\s+-$/)
   t.equal(lines.length, 3)
+})
+
+t.test('catalog: a source that fails is printed and exits 1', async (t) => {
+  // Nothing listens on port 1 of loopback: the S3 client (loaded on this first request) is refused.
+  const dir = await tempDir(t, 'catalog-down')
+  const config = join(dir, 'config.yaml')
+  await writeFile(config, [
+    'catalog:',
+    '  sources:',
+    '    - name: down',
+    '      type: s3-prefix',
+    '      s3: { endpoint: "http://127.0.0.1:1", bucket: backups, accessKeyId: id, secretAccessKey: not-printed, maxAttempts: 1, requestTimeout: 5s }',
+    '',
+  ].join('\n'))
+  const run = await cli(['catalog', '--config', config])
+  t.equal(run.code, 1, 'runtime failure: exit 1')
+  t.match(run.stdout, /^error: source down \(s3-prefix\): cannot list s3:\/\/backups\/ at http:\/\/127\.0\.0\.1:1: ECONNREFUSED$/m)
+  t.notOk(run.stdout.includes('not-printed'), 'the secret key is not printed')
+  t.equal(run.stderr, '')
 })
 
 t.test('certs: a CA and a serving certificate for the Service', async (t) => {
@@ -276,18 +375,81 @@ t.test('certs: a CA and a serving certificate for the Service', async (t) => {
   t.equal((await stat(join(out, 'ca.key'))).mode & 0o777, 0o600, 'ca.key is private')
 
   const bad = await tempDir(t, 'certs-bad')
-  const badArgs = [['--days', '0'], ['--dns', 'bad name']]
-  const rejections = await inBatches(badArgs, 5, (args) => cli(['certs', '--out', bad, ...args]))
-  for (const [i, args] of badArgs.entries()) {
-    const rejected = rejections[i]!
+  for (const args of [['--days', '0'], ['--days', '3651'], ['--dns', 'bad name'], ['--service', 'Not_A_Label']]) {
+    const rejected = await cli(['certs', '--out', bad, ...args])
     t.equal(rejected.code, 2, `${args.join(' ')}: exit 2`)
-    t.match(rejected.stderr, new RegExp(`^volsync-autorestore: ${args[0]}: `), `${args.join(' ')}: names the option`)
+    t.match(rejected.stderr, new RegExp(`^volsync-autorestore: ${args[0]}[:/]`), `${args.join(' ')}: names the option`)
   }
   t.strictSame(await readdir(bad), [], 'nothing written on bad usage')
 })
 
+t.test('serve --kubeconfig FILE overrides kube.kubeconfig of the config', async (t) => {
+  const dir = await tempDir(t, 'serve-kubeconfig')
+  const kubeconfig = join(dir, 'kubeconfig')
+  await writeFile(kubeconfig, 'apiVersion: v1\nkind: Config\nclusters: []\ncontexts: []\nusers: []\n')
+  const inConfig = join(dir, 'in-config')
+  await writeFile(inConfig, 'apiVersion: v1\nkind: Config\n')
+  const config = join(dir, 'config.yaml')
+  await writeFile(config, `kube:\n  kubeconfig: ${inConfig}\n  namespace: backups-system\n`)
 
-t.test('serve: a webhook port already in use exits 1 with the reason', async (t) => {
+  const fromFile = serveOptions(['--config', config])
+  t.equal(fromFile.config.kube.kubeconfig, inConfig, 'without the flag: the config file says')
+  t.equal(fromFile.configFile, config, 'the file stays watched for reloads')
+  t.equal(fromFile.kubeconfigFlag, false)
+  const overridden = serveOptions(['--config', config, '--kubeconfig', kubeconfig])
+  t.equal(overridden.config.kube.kubeconfig, kubeconfig, 'the flag wins over the file')
+  t.equal(overridden.config.kube.namespace, 'backups-system', 'the rest of kube.* is kept')
+  t.equal(overridden.configFile, config)
+  t.equal(overridden.kubeconfigFlag, true)
+  const onDefaults = serveOptions(['--kubeconfig', kubeconfig])
+  t.equal(onDefaults.config.kube.kubeconfig, kubeconfig, 'on the built-in defaults too')
+  t.equal(onDefaults.configFile, undefined, 'no config file to watch')
+
+  // Through the CLI: a kubeconfig that cannot be read is bad usage, reported before anything starts.
+  const missing = await cli(['serve', '--config', config, '--kubeconfig', join(dir, 'nope')])
+  t.equal(missing.code, 2)
+  t.match(missing.stderr, /^volsync-autorestore: --kubeconfig .*nope: cannot read: ENOENT\n$/)
+  const unknown = await cli(['serve', '--kubeconfg', kubeconfig])
+  t.equal(unknown.code, 2, 'a misspelt option is usage, too')
+  t.match(unknown.stderr, /Unknown option '--kubeconfg'/)
+})
+
+// Spawned: what a shell sees, and which modules a command loads.
+
+t.test('spawned: --help loads nothing but main.ts; --version; bad usage exits 2', async (t) => {
+  const [help, version, bad] = await Promise.all([
+    spawnCli(t, ['--help'], { recordModules: true }),
+    spawnCli(t, ['--version']),
+    spawnCli(t, ['review', '--frobnicate', example('pvc-restore')]),
+  ])
+  t.equal(help.code, 0, '--help: exit 0')
+  t.match(help.stdout, /^usage: volsync-autorestore <command> \[options\]/)
+  t.equal(help.stderr, '')
+  t.strictSame(loadedFrom(help.modules), { src: ['src/commands/usage-error.ts', 'src/main.ts'], packages: [] }, '--help: main.ts and its exit codes, no package')
+  t.equal(version.code, 0)
+  t.equal(version.stdout, `${VERSION}\n`)
+  t.equal(bad.code, 2, 'unknown option: exit 2')
+  t.match(bad.stderr, /^volsync-autorestore: Unknown option '--frobnicate'[^\n]*\n$/, 'one line naming the option')
+  t.equal(bad.stdout, '')
+})
+
+t.test('spawned: review on the embedded default loads neither the AWS SDK nor the Kubernetes client', async (t) => {
+  const run = await spawnCli(t, ['review', '--explain', example('pvc-wait'), ...CONFIG], { recordModules: true })
+  t.equal(run.code, 0, run.stderr)
+  t.equal(run.stderr, '')
+  const output = JSON.parse(run.stdout) as ReviewResponse & { explain: { decision: string } }
+  t.equal(output.explain.decision, 'wait')
+  t.match(output.response.warnings, [/sonarr/])
+  const { src, packages } = loadedFrom(run.modules)
+  t.ok(src.includes('src/commands/review.ts'), 'the review command was loaded (the recorder works)')
+  for (const heavy of ['@aws-sdk/client-s3', '@kubernetes/client-node', 'fastify', 'prom-client', 'node-forge']) {
+    t.notOk(packages.includes(heavy), `${heavy} not loaded`)
+  }
+  t.notOk(packages.some((p) => p.startsWith('@aws-sdk/') || p.startsWith('@smithy/')), 'no part of the AWS SDK')
+  t.strictSame(src.filter((path) => /^src\/(server|controllers|cluster\/api|tls)\b/.test(path)), [], 'no server, controller, API-server or certificate module')
+})
+
+t.test('spawned: serve with its webhook port in use exits 1 by itself, with the reason', async (t) => {
   const busy = createServer()
   await new Promise<void>((listening) => busy.listen(0, '127.0.0.1', listening))
   t.teardown(() => new Promise<void>((closed) => busy.close(() => closed())))
@@ -297,7 +459,7 @@ t.test('serve: a webhook port already in use exits 1 with the reason', async (t)
   const yaml = (await exampleConfigYaml({ certs })).replace(/^ {2}port: 0$/m, `  port: ${port}`)
   t.match(yaml, new RegExp(`port: ${port}`))
   await writeFile(join(dir, 'config.yaml'), yaml)
-  const run = await cli(['serve', '--config', join(dir, 'config.yaml')], { exitAfter: { stderr: /EADDRINUSE/, graceMs: 3000 } })
+  const run = await spawnCli(t, ['serve', '--config', join(dir, 'config.yaml')], { exitAfter: { stderr: /EADDRINUSE/, graceMs: 3000 } })
   t.match(run.stderr, /EADDRINUSE/, 'the reason is printed')
   t.equal(run.timedOut, false, 'the process exits by itself (within 3 s of the error)')
   t.equal(run.code, 1, 'exit 1: runtime failure')
