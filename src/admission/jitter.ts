@@ -2,7 +2,7 @@
 // The delay is fixed per Job: the patch must be identical on every admission of the same Job, or
 // VolSync's next UPDATE looks like drift on an immutable pod template (volsync-reference.md 2.4).
 import { createHash } from 'node:crypto'
-import { asObject, type JsonObject } from './object-fields.ts'
+import { asObject, type JsonObject } from '../json.ts'
 
 export const JITTER_CONTAINER = 'jitter'
 

@@ -1,7 +1,8 @@
 // Which VolSync mover a Job is, read only from what VolSync itself sets (volsync-reference.md
 // 2.1-2.3): labels, the controlling ownerReference and the container names. Job names are never
 // parsed: VolSync hashes names longer than 63 characters.
-import { asArray, asObject, asString, stringMap, type JsonObject } from './object-fields.ts'
+import { asArray, asObject, asString, type JsonObject } from '../json.ts'
+import { stringMap } from './object-fields.ts'
 import {
   CREATED_BY_LABEL,
   KOPIA_CONTAINER,

@@ -7,7 +7,8 @@ import { annotate } from './annotations.ts'
 import { skip, type AdmissionInput, type AdmissionRule, type Decision } from './decision.ts'
 import { findJitter, jitterContainer, jitterSeconds } from './jitter.ts'
 import { classifyMoverJob, type MoverJob } from './mover-job-kind.ts'
-import { asArray, asObject, asString, stringMap, type JsonObject } from './object-fields.ts'
+import { asArray, asObject, asString, type JsonObject } from '../json.ts'
+import { stringMap } from './object-fields.ts'
 import { MAINTENANCE_NAME_LABEL } from './volsync-objects.ts'
 import {
   describeRepository,

@@ -1,19 +1,6 @@
-// Narrow, allocation-free readers for the untyped objects inside an AdmissionReview.
-// An admission request can carry anything; these never throw on a wrong shape.
-
-export type JsonObject = Record<string, unknown>
-
-export function asObject(value: unknown): JsonObject | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as JsonObject) : undefined
-}
-
-export function asArray(value: unknown): readonly unknown[] {
-  return Array.isArray(value) ? value : []
-}
-
-export function asString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined
-}
+// Admission-specific readers for the untyped objects inside an AdmissionReview; the generic JSON
+// readers (asObject, asString, ...) are in src/json.ts. These never throw on a wrong shape.
+import { asObject, type JsonObject } from '../json.ts'
 
 /** metadata.labels / metadata.annotations as a string map (non-string values are ignored). */
 export function stringMap(object: JsonObject | undefined, field: 'labels' | 'annotations'): Readonly<Record<string, string>> {

@@ -1,6 +1,6 @@
 // The `repository` volume (NFS or PVC from movers.repository) and its mount in the mover container.
 import type { RepositoryConfig } from '../config/schema.ts'
-import { asObject, asString, type JsonObject } from './object-fields.ts'
+import { asObject, asString, type JsonObject } from '../json.ts'
 
 export const REPOSITORY_VOLUME = 'repository'
 

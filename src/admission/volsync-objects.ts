@@ -1,6 +1,6 @@
 // VolSync's names and labels (volsync-reference.md sections 2 and 5), defined once.
 import type { CatalogEntry } from '../state/catalog-state.ts'
-import { asObject, asString, type JsonObject } from './object-fields.ts'
+import { asObject, asString, type JsonObject } from '../json.ts'
 
 export const RD_API_GROUP = 'volsync.backube'
 export const RD_KIND = 'ReplicationDestination'

@@ -2,6 +2,7 @@
 // as one immutable ClusterState, like the offline DirectoryClusterSource (same publish callback).
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config, LabelSelector } from '../config/schema.ts'
+import { asObject } from '../json.ts'
 import { type LoopHealth, untilAborted } from '../loop.ts'
 import type { ClusterState, PvcInfo, ReplicationDestinationInfo, ReplicationSourceInfo, WatchHealth } from '../state/cluster-state.ts'
 import { pvcInfo, replicationDestination, replicationSourceInfo } from './cluster-objects.ts'
@@ -50,7 +51,7 @@ function metadataOf(o: KubeObject): { namespace: string; name: string } {
 /** Secret reduced to its key names, sorted: the values are dropped on arrival. The API server
  * folds stringData into data; stringData is read too, as the directory source does. */
 function secretKeys(o: KubeObject): readonly string[] {
-  const keys = (v: unknown): string[] => (v !== null && typeof v === 'object' && !Array.isArray(v) ? Object.keys(v) : [])
+  const keys = (v: unknown): string[] => Object.keys(asObject(v) ?? {})
   return [...new Set([...keys(o.data), ...keys(o.stringData)])].sort()
 }
 

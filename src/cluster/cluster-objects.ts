@@ -1,12 +1,9 @@
 // Reduces Kubernetes objects to the ClusterState admission reads. Shared by the offline
 // directory source and (later) the API-server watch, so both publish the same shape.
+import { asObject, type JsonObject } from '../json.ts'
 import { objectKey, type ClusterState, type PvcInfo, type ReplicationDestinationInfo, type ReplicationSourceInfo, type TypedReference } from '../state/cluster-state.ts'
 
-type Obj = Record<string, unknown>
-
-function obj(value: unknown): Obj | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Obj) : undefined
-}
+type Obj = JsonObject
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
@@ -14,7 +11,7 @@ function str(value: unknown): string | undefined {
 const MOVER_BLOCKS = ['kopia', 'restic', 'rsync', 'rsyncTLS', 'rclone', 'syncthing', 'external'] as const
 
 function latestImage(status: Obj | undefined): TypedReference | null {
-  const image = obj(status?.latestImage)
+  const image = asObject(status?.latestImage)
   const kind = str(image?.kind)
   const name = str(image?.name)
   if (!kind || !name) return null
@@ -24,28 +21,28 @@ function latestImage(status: Obj | undefined): TypedReference | null {
 
 function stringMap(value: unknown): Record<string, string> {
   const out: Record<string, string> = {}
-  for (const [key, v] of Object.entries(obj(value) ?? {})) if (typeof v === 'string') out[key] = v
+  for (const [key, v] of Object.entries(asObject(value) ?? {})) if (typeof v === 'string') out[key] = v
   return out
 }
 
 export function replicationDestination(o: Obj, namespace: string, name: string): ReplicationDestinationInfo {
-  const spec = obj(o.spec)
+  const spec = asObject(o.spec)
   let copyMethod: string | null = null
   for (const block of MOVER_BLOCKS) {
-    const method = str(obj(spec?.[block])?.copyMethod)
+    const method = str(asObject(spec?.[block])?.copyMethod)
     if (method) copyMethod = method
   }
-  const status = obj(o.status)
+  const status = asObject(o.status)
   return {
     namespace, name, latestImage: latestImage(status), copyMethod,
-    manualTrigger: str(obj(spec?.trigger)?.manual) ?? null,
+    manualTrigger: str(asObject(spec?.trigger)?.manual) ?? null,
     lastManualSync: str(status?.lastManualSync) ?? null,
-    labels: stringMap(obj(o.metadata)?.labels),
+    labels: stringMap(asObject(o.metadata)?.labels),
   }
 }
 
 function typedReference(value: unknown): TypedReference | null {
-  const ref = obj(value)
+  const ref = asObject(value)
   const kind = str(ref?.kind)
   const name = str(ref?.name)
   if (!kind || !name) return null
@@ -54,8 +51,8 @@ function typedReference(value: unknown): TypedReference | null {
 }
 
 export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
-  const metadata = obj(o.metadata)
-  const spec = obj(o.spec)
+  const metadata = asObject(o.metadata)
+  const spec = asObject(o.spec)
   const created = str(metadata?.creationTimestamp)
   const createdAt = created === undefined ? null : Date.parse(created)
   return {
@@ -69,8 +66,8 @@ export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
 }
 
 export function replicationSourceInfo(o: Obj, namespace: string, name: string): ReplicationSourceInfo {
-  const spec = obj(o.spec)
-  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(obj(o.metadata)?.annotations) }
+  const spec = asObject(o.spec)
+  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(asObject(o.metadata)?.annotations) }
 }
 
 export interface ObjectProblem {
@@ -88,7 +85,7 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
   const problems: ObjectProblem[] = []
 
   const visit = (value: unknown, where: string): void => {
-    const o = obj(value)
+    const o = asObject(value)
     if (!o) {
       if (value !== null && value !== undefined) problems.push({ where, message: 'not a Kubernetes object (a mapping)' })
       return
@@ -98,7 +95,7 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
       o.items.forEach((item, i) => visit(item, `${where} items[${i}]`))
       return
     }
-    const metadata = obj(o.metadata)
+    const metadata = asObject(o.metadata)
     const name = str(metadata?.name)
     if (!kind || !name) {
       problems.push({ where, message: 'missing kind or metadata.name' })
@@ -113,7 +110,7 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
         replicationDestinations.set(objectKey(namespace, name), replicationDestination(o, namespace, name))
         break
       case 'Secret':
-        secrets.set(objectKey(namespace, name), [...Object.keys(obj(o.data) ?? {}), ...Object.keys(obj(o.stringData) ?? {})].sort())
+        secrets.set(objectKey(namespace, name), [...Object.keys(asObject(o.data) ?? {}), ...Object.keys(asObject(o.stringData) ?? {})].sort())
         break
       case 'PersistentVolumeClaim':
         pvcs.set(objectKey(namespace, name), pvcInfo(o, namespace, name))

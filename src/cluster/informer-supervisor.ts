@@ -8,7 +8,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { WatchHealth } from '../state/cluster-state.ts'
-import { asObject, errorMessage, getListPage, type KubeObject, text } from './list-page.ts'
+import { asObject } from '../json.ts'
+import { errorMessage, getListPage, type KubeObject, text } from './list-page.ts'
 import { watchStream, type WatchEnd, type WatchEvent } from './watch-stream.ts'
 
 export type { KubeObject } from './list-page.ts'

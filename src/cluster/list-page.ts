@@ -3,12 +3,10 @@
 // Dates), and nothing but the caller's reducer ever keeps them. Also the authenticated GET the
 // watch stream shares, and the one-line error messages the informer reports.
 import { HttpMethod, IsomorphicFetchHttpLibrary, RequestContext, type KubeConfig, type ResponseContext } from '@kubernetes/client-node'
+import { asObject, type JsonObject } from '../json.ts'
 
-export type KubeObject = Record<string, unknown>
-
-export function asObject(value: unknown): KubeObject | undefined {
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as KubeObject) : undefined
-}
+/** A Kubernetes object (or list, or Status) as raw JSON. */
+export type KubeObject = JsonObject
 
 export function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined

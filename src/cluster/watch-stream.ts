@@ -5,7 +5,8 @@
 // sends a bookmark about once a minute, so a quiet watch behind a 30 s timeout never sees one; and
 // it drops malformed lines silently and reports HTTP refusals without the Status message.
 import type { KubeConfig } from '@kubernetes/client-node'
-import { asObject, authenticatedGet, errorMessage, type KubeObject, objectBody, statusMessage, text } from './list-page.ts'
+import { asObject } from '../json.ts'
+import { authenticatedGet, errorMessage, type KubeObject, objectBody, statusMessage, text } from './list-page.ts'
 
 /** One event of a watch: ADDED, MODIFIED, DELETED or BOOKMARK (or a type a newer server adds). */
 export interface WatchEvent {

@@ -1,6 +1,7 @@
 // Reading failures from @kubernetes/client-node: an ApiException carries the HTTP code, and its
 // body is the apiserver's Status as unparsed JSON text.
 import { ApiException } from '@kubernetes/client-node'
+import { asObject } from '../json.ts'
 
 /** The HTTP status of a failed API call, or undefined for a failure that never got an answer. */
 export function apiStatusCode(error: unknown): number | undefined {
@@ -25,5 +26,5 @@ function parseStatus(body: unknown): Record<string, unknown> | undefined {
       return undefined
     }
   }
-  return value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined
+  return asObject(value)
 }

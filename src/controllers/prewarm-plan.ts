@@ -5,6 +5,7 @@
 // repository without snapshots: VolSync's restore of an empty repository "succeeds" empty.
 import { lookupBackup } from '../admission/backup-lookup.ts'
 import { renderName } from '../admission/name-template.ts'
+import { isObject, type JsonObject } from '../json.ts'
 import type { CatalogEntry } from '../state/catalog-state.ts'
 import { objectKey } from '../state/cluster-state.ts'
 import type { Snapshot } from '../state/snapshot.ts'
@@ -29,15 +30,11 @@ export function prewarmTriggeredAt(manual: string | null | undefined): number | 
   return match ? Number(match[1]) : null
 }
 
-type Json = Record<string, unknown>
+type Json = JsonObject
 
 export type PrewarmAction =
   | { readonly type: 'create'; readonly namespace: string; readonly name: string; readonly pvc: string; readonly body: Json }
   | { readonly type: 'trigger'; readonly namespace: string; readonly name: string; readonly pvc: string; readonly manual: string }
-
-function isObject(value: unknown): value is Json {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 /** Template values may name the PVC: "{{pvc}}-volsync-secret". */
 function renderTemplate(value: unknown, vars: { pvc: string; namespace: string }): unknown {

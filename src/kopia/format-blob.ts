@@ -1,6 +1,7 @@
 // `kopia.repository`: plain outer JSON (salt, key algorithm) around an AES-256-GCM box holding the
 // repository parameters and the master key. A GCM tag failure is how a wrong password shows.
 import { createDecipheriv } from 'node:crypto'
+import { isObject, type JsonObject } from '../json.ts'
 import { type BlobContext, corrupt, KopiaError, reasonOf, unsupported } from './errors.ts'
 import { type FormatParameters, readFormatParameters } from './format-parameters.ts'
 import { deriveFormatKey, hkdfSha256, SUPPORTED_KEY_ALGORITHMS } from './key-derivation.ts'
@@ -42,12 +43,6 @@ const HASHES = new Set(['BLAKE2B-256-128', 'BLAKE2B-256', 'BLAKE2S-128', 'BLAKE2
 export const CONTENT_ENCRYPTIONS: readonly string[] = ['AES256-GCM-HMAC-SHA256', 'CHACHA20-POLY1305-HMAC-SHA256']
 // Features kopia HEAD understands; anything else must be refused unless marked warn-only.
 const KNOWN_FEATURES = new Set(['index-v1', 'index-v2'])
-
-type JsonObject = Record<string, unknown>
-
-function isObject(value: unknown): value is JsonObject {
-  return typeof value === 'object' && value !== null && !Array.isArray(value)
-}
 
 function base64Field(obj: JsonObject, field: string, ctx: BlobContext): Buffer {
   const value = obj[field]

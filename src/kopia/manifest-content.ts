@@ -3,6 +3,7 @@
 // `entries` key matches case-insensitively, a repeated one is an error, and any structural error
 // fails the content. (Measured: one whole-document JSON.parse beats scanning and parsing entry by
 // entry, GC included, at the cost of a transient heap about the size of the text.)
+import { asObject } from '../json.ts'
 import { type BlobContext, corrupt } from './errors.ts'
 import { type Instant, parseRfc3339 } from './rfc3339.ts'
 
@@ -158,7 +159,7 @@ function entriesOf(data: Buffer, ctx: BlobContext): unknown[] {
 }
 
 function field(obj: unknown, name: string): unknown {
-  return typeof obj === 'object' && obj !== null && !Array.isArray(obj) ? (obj as Record<string, unknown>)[name] : undefined
+  return asObject(obj)?.[name]
 }
 
 function count(value: unknown): number | undefined {

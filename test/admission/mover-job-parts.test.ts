@@ -11,7 +11,7 @@ import {
   repositoryMount,
   repositoryVolume,
 } from '../../src/admission/repository-volume.ts'
-import type { JsonObject } from '../../src/admission/object-fields.ts'
+import type { JsonObject } from '../../src/json.ts'
 
 function fixtureText(name: string): string {
   return readFileSync(new URL(`../fixtures/volsync/${name}`, import.meta.url), 'utf8')

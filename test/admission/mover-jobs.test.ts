@@ -10,7 +10,7 @@ import type { AdmissionInput, Decision } from '../../src/admission/decision.ts'
 import { decideMoverJob } from '../../src/admission/mover-jobs.ts'
 import { buildResponse, parseReview, patchOperations } from '../../src/admission/review.ts'
 import { DECISION_ANNOTATION, REASON_ANNOTATION } from '../../src/admission/annotations.ts'
-import type { JsonObject } from '../../src/admission/object-fields.ts'
+import type { JsonObject } from '../../src/json.ts'
 
 // ---------- helpers ----------
 

@@ -2,7 +2,7 @@
 import type { ValidationRuleName } from '../../config/schema.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
 import type { AdmissionInput, Nudge } from '../decision.ts'
-import { asObject, asString } from '../object-fields.ts'
+import { asObject, asString } from '../../json.ts'
 import { RD_API_GROUP, RD_KIND } from '../volsync-objects.ts'
 
 /** One problem with the admitted object. `message` names the object, the field and the fix; never a secret value. */

@@ -5,7 +5,7 @@ import type { Snapshot } from '../../state/snapshot.ts'
 import { objectKey } from '../../state/cluster-state.ts'
 import { lookupBackup } from '../backup-lookup.ts'
 import type { AdmissionInput } from '../decision.ts'
-import { asObject, asString } from '../object-fields.ts'
+import { asObject, asString } from '../../json.ts'
 import { RD_API_GROUP, RD_KIND, readDataSource } from '../volsync-objects.ts'
 import { describeObject, isPvcRequest, type Finding } from './finding.ts'
 

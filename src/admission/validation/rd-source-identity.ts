@@ -6,7 +6,7 @@
 // username/hostname is a reconcile error in the fork (validateDestinationIdentity).
 import type { Snapshot } from '../../state/snapshot.ts'
 import type { AdmissionInput } from '../decision.ts'
-import { asObject, asString } from '../object-fields.ts'
+import { asObject, asString } from '../../json.ts'
 import { kopiaHostname, kopiaUsername } from '../volsync-objects.ts'
 import { describeObject, isReplicationDestinationRequest, type Finding } from './finding.ts'
 

@@ -2,7 +2,7 @@
 // Job starts as soon as the last one is cleaned up (statemachine; volsync-reference.md 1.1).
 import type { Snapshot } from '../../state/snapshot.ts'
 import type { AdmissionInput } from '../decision.ts'
-import { asObject, asString } from '../object-fields.ts'
+import { asObject, asString } from '../../json.ts'
 import { describeObject, isReplicationDestinationRequest, type Finding } from './finding.ts'
 
 export function checkRdTrigger(_snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
