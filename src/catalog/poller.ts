@@ -4,6 +4,7 @@
 // replaces the source list without forgetting: an unchanged source keeps its state and its
 // schedule, a changed one keeps its last known entries until its next poll answers.
 import { isDeepStrictEqual } from 'node:util'
+import { errorMessage } from '../errors.ts'
 import type { Log } from '../log.ts'
 import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
@@ -197,7 +198,7 @@ export class CatalogPoller {
       slot.failures = 0
       ok = true
     } catch (err) {
-      const message = err instanceof Error ? err.message : String(err)
+      const message = errorMessage(err)
       next = { ...previous, lastAttempt: now(), error: message }
       slot.failures++
       ok = false

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { WatchHealth } from '../state/cluster-state.ts'
 import { asObject } from '../json.ts'
-import { errorMessage, getListPage, type KubeObject, text } from './list-page.ts'
+import { describeHttpError, getListPage, type KubeObject, text } from './list-page.ts'
 import { watchStream, type WatchEnd, type WatchEvent } from './watch-stream.ts'
 
 export type { KubeObject } from './list-page.ts'
@@ -135,7 +135,7 @@ export class InformerSupervisor<T> {
         if (this.#rv === '') await this.#list(signal)
         ending = await this.#watch(signal)
       } catch (error) {
-        ending = { kind: 'error', message: `list: ${errorMessage(error)}` }
+        ending = { kind: 'error', message: `list: ${describeHttpError(error)}` }
       }
       if (signal.aborted) return
       const delay = this.#after(ending)

@@ -20,8 +20,11 @@ export function statusMessage(code: number, status: KubeObject | undefined): str
   return message === undefined ? head : `${head}: ${message}`
 }
 
-/** An Error as one line, with its cause when that says more (undici hides the socket error there). */
-export function errorMessage(error: unknown): string {
+/**
+ * A failed HTTP request as one line: the Error's message, with its cause when that says more
+ * (undici hides the socket error there). Non-Errors as String(value).
+ */
+export function describeHttpError(error: unknown): string {
   if (!(error instanceof Error)) return String(error)
   const cause = error.cause instanceof Error && error.cause.message !== error.message ? ` (${error.cause.message})` : ''
   return `${error.message}${cause}` // undici: "fetch failed (connect ECONNREFUSED ...)", "terminated (other side closed)"

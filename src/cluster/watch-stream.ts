@@ -6,7 +6,7 @@
 // it drops malformed lines silently and reports HTTP refusals without the Status message.
 import type { KubeConfig } from '@kubernetes/client-node'
 import { asObject } from '../json.ts'
-import { authenticatedGet, errorMessage, type KubeObject, objectBody, statusMessage, text } from './list-page.ts'
+import { authenticatedGet, describeHttpError, type KubeObject, objectBody, statusMessage, text } from './list-page.ts'
 
 /** One event of a watch: ADDED, MODIFIED, DELETED or BOOKMARK (or a type a newer server adds). */
 export interface WatchEvent {
@@ -122,7 +122,7 @@ export async function watchStream(kc: KubeConfig, options: WatchStreamOptions, o
       try {
         onEvent(event)
       } catch (error) {
-        throw new StreamFailure(`the event handler threw: ${errorMessage(error)}`)
+        throw new StreamFailure(`the event handler threw: ${describeHttpError(error)}`)
       }
     }
     for (;;) {
@@ -146,7 +146,7 @@ export async function watchStream(kc: KubeConfig, options: WatchStreamOptions, o
     if (error instanceof StreamFailure) return error.code === undefined ? { kind: 'failed', message: error.message } : { kind: 'failed', code: error.code, message: error.message }
     if (options.signal?.aborted) return { kind: 'aborted' }
     if (inactivity.signal.aborted) return { kind: 'inactive' }
-    return { kind: 'failed', message: errorMessage(error) }
+    return { kind: 'failed', message: describeHttpError(error) }
   } finally {
     clearTimeout(timer)
     // Cancelling the body closes the connection; a failed or refused response's body is dropped too.

@@ -1,6 +1,7 @@
 // Reading failures from @kubernetes/client-node: an ApiException carries the HTTP code, and its
 // body is the apiserver's Status as unparsed JSON text.
 import { ApiException } from '@kubernetes/client-node'
+import { errorMessage } from '../errors.ts'
 import { asObject } from '../json.ts'
 
 /** The HTTP status of a failed API call, or undefined for a failure that never got an answer. */
@@ -10,7 +11,7 @@ export function apiStatusCode(error: unknown): number | undefined {
 
 /** A one-line description for logs: code, reason and the Status message when there is one. */
 export function describeApiError(error: unknown): string {
-  if (!(error instanceof ApiException)) return error instanceof Error ? error.message : String(error)
+  if (!(error instanceof ApiException)) return errorMessage(error)
   const status = parseStatus(error.body)
   const reason = typeof status?.reason === 'string' ? ` ${status.reason}` : ''
   const message = typeof status?.message === 'string' ? `: ${status.message}` : ''

@@ -4,7 +4,8 @@
 // exhaust memory.
 import { promisify } from 'node:util'
 import { gunzip, inflateRaw, zstdDecompress } from 'node:zlib'
-import { type BlobContext, corrupt, reasonOf, unsupported } from './errors.ts'
+import { errorMessage } from '../errors.ts'
+import { type BlobContext, corrupt, unsupported } from './errors.ts'
 
 const gunzipAsync = promisify(gunzip)
 const inflateRawAsync = promisify(inflateRaw)
@@ -65,7 +66,7 @@ export async function decompressContent(headerId: number, payload: Buffer, ctx: 
     if (family === 'deflate') return await inflateRawAsync(stream, options)
     return await gunzipAsync(stream, options) // gzip and pgzip write ordinary gzip streams
   } catch (error) {
-    throw corrupt(ctx, `cannot decompress ${compressionName(headerId)} content: ${reasonOf(error)}`, error)
+    throw corrupt(ctx, `cannot decompress ${compressionName(headerId)} content: ${errorMessage(error)}`, error)
   }
 }
 
@@ -74,6 +75,6 @@ export async function gunzipManifest(data: Buffer, ctx: BlobContext, maxOutputLe
   try {
     return await gunzipAsync(data, { maxOutputLength, chunkSize: chunkSizeFor(data) })
   } catch (error) {
-    throw corrupt(ctx, `manifest content is not a gzip stream: ${reasonOf(error)}`, error)
+    throw corrupt(ctx, `manifest content is not a gzip stream: ${errorMessage(error)}`, error)
   }
 }

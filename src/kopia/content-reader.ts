@@ -5,7 +5,8 @@ import type { BlobLayout } from './blob-layout.ts'
 import { forEachLimit } from '../async/for-each-limit.ts'
 import { type ContentDecryptor, packedContentIv } from './content-crypto.ts'
 import { decompressContent } from './compression.ts'
-import { corrupt, KopiaError, reasonOf, unsupported } from './errors.ts'
+import { errorMessage } from '../errors.ts'
+import { corrupt, KopiaError, unsupported } from './errors.ts'
 import type { IndexEntry } from './index-entry.ts'
 
 /** Contents closer than this in one pack are fetched in one request (the gap is read and dropped). */
@@ -73,7 +74,7 @@ export async function openContent(entry: IndexEntry, box: Buffer, access: PackAc
     return await decompressContent(entry.compressionHeaderId, plaintext, ctx)
   } catch (error) {
     if (error instanceof KopiaError) throw error
-    throw corrupt(ctx, `content ${entry.contentId}: ${reasonOf(error)}`, error)
+    throw corrupt(ctx, `content ${entry.contentId}: ${errorMessage(error)}`, error)
   }
 }
 

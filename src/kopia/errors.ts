@@ -38,8 +38,3 @@ export function corrupt(ctx: BlobContext, message: string, cause?: unknown): Kop
 export function unsupported(ctx: BlobContext, message: string): KopiaError {
   return new KopiaError('unsupported', ctx.location, message, { blobId: ctx.blobId })
 }
-
-/** A short reason for an unknown thrown value, for wrapping into a KopiaError message. */
-export function reasonOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
-}

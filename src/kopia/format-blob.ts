@@ -2,7 +2,8 @@
 // repository parameters and the master key. A GCM tag failure is how a wrong password shows.
 import { createDecipheriv } from 'node:crypto'
 import { isObject, type JsonObject } from '../json.ts'
-import { type BlobContext, corrupt, KopiaError, reasonOf, unsupported } from './errors.ts'
+import { errorMessage } from '../errors.ts'
+import { type BlobContext, corrupt, KopiaError, unsupported } from './errors.ts'
 import { type FormatParameters, readFormatParameters } from './format-parameters.ts'
 import { deriveFormatKey, hkdfSha256, SUPPORTED_KEY_ALGORITHMS } from './key-derivation.ts'
 import { parseRfc3339 } from './rfc3339.ts'
@@ -178,7 +179,7 @@ export async function unlockFormat(blob: FormatBlob, password: string, ctx: Blob
     formatKey = await deriveFormatKey(blob.uniqueId, blob.keyAlgorithm, password, signal)
   } catch (error) {
     if (signal?.aborted) throw error
-    throw corrupt(ctx, `cannot derive the format key: ${reasonOf(error)}`, error)
+    throw corrupt(ctx, `cannot derive the format key: ${errorMessage(error)}`, error)
   }
   const format = decryptFormat(blob, formatKey, ctx)
   if (format === null) throw new KopiaError('wrong-password', ctx.location, 'the password is wrong: the repository parameters do not decrypt with it', { blobId: ctx.blobId })

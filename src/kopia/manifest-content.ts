@@ -4,6 +4,7 @@
 // fails the content. (Measured: one whole-document JSON.parse beats scanning and parsing entry by
 // entry, GC included, at the cost of a transient heap about the size of the text.)
 import { asObject } from '../json.ts'
+import { errorMessage } from '../errors.ts'
 import { type BlobContext, corrupt } from './errors.ts'
 import { type Instant, parseRfc3339 } from './rfc3339.ts'
 
@@ -144,7 +145,7 @@ function entriesOf(data: Buffer, ctx: BlobContext): unknown[] {
   try {
     doc = JSON.parse(text)
   } catch (error) {
-    throw corrupt(ctx, `manifest content is not valid JSON: ${error instanceof Error ? error.message : String(error)}`, error)
+    throw corrupt(ctx, `manifest content is not valid JSON: ${errorMessage(error)}`, error)
   }
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw corrupt(ctx, 'manifest content is not a JSON object')
   const record = doc as Record<string, unknown>

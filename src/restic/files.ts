@@ -1,6 +1,7 @@
 // The repository's files as restic lays them out in a store, read through BlobStore: store
 // failures become ResticErrors naming the file, a missing file is null, an abort stays an abort.
 import { BlobNotFoundError, listAll, type BlobStore } from '../storage/blob-store.ts'
+import { errorMessage } from '../errors.ts'
 import { ResticError } from './errors.ts'
 
 /** Names of everything but `config`: the lower-case hex SHA-256 of the file's content. */
@@ -15,7 +16,7 @@ function isAbort(error: unknown, signal: AbortSignal | undefined): boolean {
 }
 
 function storageFailure(store: BlobStore, file: string, error: unknown): ResticError {
-  const reason = error instanceof Error ? error.message : String(error)
+  const reason = errorMessage(error)
   return new ResticError('storage', store.location, file, `cannot read ${file} of restic repository ${store.location}: ${reason}`, { cause: error })
 }
 

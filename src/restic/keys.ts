@@ -4,6 +4,7 @@
 import { createHash, scrypt } from 'node:crypto'
 import type { BlobStore } from '../storage/blob-store.ts'
 import { cipherKeysFromBytes, OVERHEAD, openSealed, type CipherKeys } from './crypto.ts'
+import { errorMessage } from '../errors.ts'
 import { ResticError } from './errors.ts'
 import { listIds, readFile } from './files.ts'
 import type { ResticKeyCache } from './key-cache.ts'
@@ -103,7 +104,7 @@ export async function openKeyFile(bytes: Buffer, password: string): Promise<KeyF
   try {
     derived = await deriveKeys(password, params)
   } catch (error) {
-    return { outcome: 'unusable', problem: `scrypt: ${error instanceof Error ? error.message : String(error)}` }
+    return { outcome: 'unusable', problem: `scrypt: ${errorMessage(error)}` }
   }
   const opened = openSealed(derived, params.data)
   // A MAC mismatch on a key file is the normal "not this password" answer, not corruption.

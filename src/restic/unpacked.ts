@@ -5,6 +5,7 @@
 import { promisify } from 'node:util'
 import { zstdDecompress } from 'node:zlib'
 import { openSealed, type CipherKeys } from './crypto.ts'
+import { errorMessage } from '../errors.ts'
 import { ResticError } from './errors.ts'
 
 const decompress = promisify(zstdDecompress)
@@ -38,7 +39,7 @@ async function plainJson(context: UnpackContext, file: string, plaintext: Buffer
   try {
     return await decompress(plaintext.subarray(1), { maxOutputLength: MAX_DOCUMENT_BYTES })
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error)
+    const reason = errorMessage(error)
     throw corrupt(context, file, `zstd: ${reason}`, error)
   }
 }

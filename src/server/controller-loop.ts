@@ -1,6 +1,7 @@
 // A leader-only controller as a Loop: one pass at once, then every `intervalMs`, and within
 // `reactMs` of any state change (a new backup, namespace, RD or PVC should not wait for the next
 // tick). Passes never overlap; none starts after the leader's signal aborted.
+import { errorMessage } from '../errors.ts'
 import type { Log } from '../log.ts'
 import { type Loop, type LoopHealth, untilAborted } from '../loop.ts'
 import type { StateStore } from '../state/store.ts'
@@ -37,7 +38,7 @@ export function controllerLoop(options: ControllerLoopOptions): Loop {
             await options.pass(signal)
             lastError = null
           } catch (err) {
-            lastError = err instanceof Error ? err.message : String(err)
+            lastError = errorMessage(err)
             options.log.error({ err, loop: options.name }, 'controller pass failed; retrying on the next one')
           }
         })

@@ -2,6 +2,7 @@
 // in the embedded default. Keys map to paths below the root; they can never climb out of it.
 import { open, readdir, readFile, stat } from 'node:fs/promises'
 import { join, resolve, sep } from 'node:path'
+import { errorMessage } from '../errors.ts'
 import { type BlobInfo, BlobNotFoundError, type BlobPage, type BlobStore, BlobStoreError, type ListOptions } from './blob-store.ts'
 
 function errorCode(error: unknown): string | undefined {
@@ -28,7 +29,7 @@ export class FsBlobStore implements BlobStore {
   #fail(key: string, error: unknown): never {
     if (errorCode(error) === 'ENOENT' || errorCode(error) === 'ENOTDIR') throw new BlobNotFoundError(this.location, key)
     if (error instanceof BlobStoreError || (error instanceof Error && error.name === 'AbortError')) throw error
-    const reason = errorCode(error) ?? (error instanceof Error ? error.message : String(error))
+    const reason = errorCode(error) ?? errorMessage(error)
     throw new BlobStoreError(`cannot read ${this.location}${key}: ${reason}`)
   }
 

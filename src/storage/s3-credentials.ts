@@ -3,6 +3,7 @@
 import type { S3ClientConfig } from '@aws-sdk/client-s3'
 import type { S3LocationConfig } from '../config/schema.ts'
 import { readSecretFile } from '../config/secret-file.ts'
+import { errorMessage } from '../errors.ts'
 import { BlobStoreError } from './blob-store.ts'
 
 /** Mounted Secrets change in place; re-reading every few minutes costs two small file reads. */
@@ -13,7 +14,7 @@ async function readKeyFile(file: string, key: string): Promise<string> {
   try {
     return (await readSecretFile(file, `s3.${key}`)).trim()
   } catch (error) {
-    throw new BlobStoreError(error instanceof Error ? error.message : String(error))
+    throw new BlobStoreError(errorMessage(error))
   }
 }
 

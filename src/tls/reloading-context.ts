@@ -5,6 +5,7 @@ import { X509Certificate, createHash, createPrivateKey } from 'node:crypto'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls'
+import { errorMessage } from '../errors.ts'
 
 /** Structurally satisfied by a pino logger. */
 export interface TlsReloadLogger {
@@ -249,8 +250,4 @@ function summarize(x509: X509Certificate): { subject: string; serialNumber: stri
     fingerprint256: x509.fingerprint256,
     notAfter: new Date(x509.validTo),
   }
-}
-
-function errorMessage(error: unknown): string {
-  return error instanceof Error ? error.message : String(error)
 }
