@@ -7,7 +7,7 @@ import type { Snapshot } from '../state/snapshot.ts'
 import { skip, type AdmissionInput, type AdmissionRule, type Decision } from './decision.ts'
 import { decideMoverJob } from './mover-jobs.ts'
 import { decidePvcCreate } from './pvc-restore.ts'
-import { decideValidation } from './validation/validate.ts'
+import { PVC_CHECKS, REPLICATION_DESTINATION_CHECKS, SECRET_CHECKS, validationRule } from './validation/validate.ts'
 import { CREATED_BY_LABEL, KOPIA_MAINTENANCE_LABEL } from './volsync-objects.ts'
 
 export type Webhook = 'mutate' | 'validate'
@@ -64,17 +64,17 @@ export const WEBHOOKS: readonly WebhookEntry[] = [
   },
   {
     name: 'secrets.validate.volsync-autorestore.io', webhook: 'validate', path: '/validate', resources: [SECRET], operations: ['CREATE', 'UPDATE'],
-    objectSelector: () => undefined, decide: decideValidation,
+    objectSelector: () => undefined, decide: validationRule(SECRET_CHECKS),
     purpose: 'Kopia/restic repository Secret pitfalls (missing keys, plain http, prefix without slash, wrong password)',
   },
   {
     name: 'replicationdestinations.validate.volsync-autorestore.io', webhook: 'validate', path: '/validate', resources: [RD], operations: ['CREATE', 'UPDATE'],
-    objectSelector: () => undefined, decide: decideValidation,
+    objectSelector: () => undefined, decide: validationRule(REPLICATION_DESTINATION_CHECKS),
     purpose: 'ReplicationDestination pitfalls (no sourceIdentity, no trigger)',
   },
   {
     name: 'pvc.validate.volsync-autorestore.io', webhook: 'validate', path: '/validate', resources: [PVC], operations: ['CREATE'],
-    objectSelector: participating, decide: decideValidation,
+    objectSelector: participating, decide: validationRule(PVC_CHECKS),
     purpose: 'a participating PVC whose dataSourceRef names an RD that does not exist and no backup is known',
   },
 ]
@@ -95,5 +95,6 @@ export function decide(webhook: Webhook, snapshot: Snapshot, input: AdmissionInp
   const entry = findWebhook(webhook, input)
   if (entry) return entry.decide(snapshot, input, now)
   const { group, kind } = input.kind
-  return skip(webhook === 'validate' ? 'validation' : 'mutate', `kind ${group ? `${group}/` : ''}${kind} is not handled by /${webhook}`)
+  const what = `kind ${group ? `${group}/` : ''}${kind}`
+  return webhook === 'validate' ? skip('validation', `${what} is not validated`) : skip('mutate', `${what} is not handled by /mutate`)
 }

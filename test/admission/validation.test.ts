@@ -13,7 +13,7 @@ import { checkPvcDanglingDataSource } from '../../src/admission/validation/pvc-d
 import { checkRdSourceIdentity } from '../../src/admission/validation/rd-source-identity.ts'
 import { checkRdTrigger } from '../../src/admission/validation/rd-trigger.ts'
 import { checkS3PlainHttp } from '../../src/admission/validation/s3-plain-http.ts'
-import { decideValidation } from '../../src/admission/validation/validate.ts'
+import { decide as dispatch } from '../../src/admission/webhooks.ts'
 import { kopiaHostname, kopiaUsername, readSecretValues } from '../../src/admission/volsync-objects.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildCatalogState, type CatalogDiagnostic, type CatalogEntry, type OpenedRepository } from '../../src/state/catalog-state.ts'
@@ -103,9 +103,9 @@ function request(object: Obj | null, options: { operation?: AdmissionInput['oper
   }
 }
 
-/** decideValidation plus the invariants of every decision: no secret, no mutation, one-line warnings. */
+/** The /validate dispatch plus the invariants of every decision: no secret, no mutation, one-line warnings. */
 function decide(tt: TapTest, snapshot: Snapshot, input: AdmissionInput): Decision {
-  const decision = decideValidation(snapshot, input, NOW)
+  const decision = dispatch('validate', snapshot, input, NOW)
   const json = JSON.stringify(decision)
   const inspected = inspect(decision, { depth: null })
   for (const value of SECRET_VALUES) {
@@ -635,7 +635,7 @@ t.test('never throws on arbitrary objects', async (tt) => {
     fc.constantFrom('CREATE' as const, 'UPDATE' as const),
     kubeObject, fc.option(kubeObject), fc.nat(1),
     (kind, operation, object, oldObject, which) => {
-      const decision = decideValidation(snapshots[which]!, request(object as Obj, { kind, operation, oldObject: oldObject as Obj | null }), NOW)
+      const decision = dispatch('validate', snapshots[which]!, request(object as Obj, { kind, operation, oldObject: oldObject as Obj | null }), NOW)
       return ['unchanged', 'warn', 'deny'].includes(decision.outcome) && decision.mutated === undefined
         && (decision.outcome === 'deny') === (decision.denial !== undefined)
     },

@@ -8,7 +8,7 @@ import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
 import t from 'tap'
 import type { AdmissionInput } from '../../src/admission/decision.ts'
-import { decideValidation } from '../../src/admission/validation/validate.ts'
+import { decide as dispatch } from '../../src/admission/webhooks.ts'
 import { kopiaSource } from '../../src/catalog/kopia-source.ts'
 import { checkAgainstFormat, MAX_IN_FLIGHT, MAX_PENDING, type PasswordCheck, PasswordVerdictQueue, startPasswordVerdicts } from '../../src/catalog/password-verdicts.ts'
 import { parseConfig } from '../../src/config/load.ts'
@@ -228,7 +228,7 @@ catalog: { sources: [{ name: nas, type: kopia, filesystem: { path: ${target.root
   const review = (object: Record<string, unknown>): AdmissionInput => ({
     uid: 'u', kind: { group: '', version: 'v1', kind: 'Secret' }, operation: 'CREATE', namespace: 'media', name: 'jellyfin-volsync', object, oldObject: null, dryRun: false,
   })
-  const decide = (s: Snapshot, kopiaPassword: string) => decideValidation(s, review(secret(kopiaPassword)), Date.now())
+  const decide = (s: Snapshot, kopiaPassword: string) => dispatch('validate', s, review(secret(kopiaPassword)), Date.now())
 
   const right = decide(store.current, password)
   t.same({ outcome: right.outcome, nudge: right.nudge }, { outcome: 'unchanged', nudge: undefined }, 'the catalog\'s own password opens, without any derivation')

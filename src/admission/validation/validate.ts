@@ -1,10 +1,11 @@
-// The /validate webhook: runs the rules that apply to the object's kind and merges their findings
-// into one decision (design section 5, "Validation"). Warn by default, deny only for rules the
-// user set to `deny`. Never mutates.
+// The /validate webhook's rule: runs the checks of the object's kind (the table of webhooks,
+// admission/webhooks.ts, says which kinds get which checks) and merges their findings into one
+// decision (design section 5, "Validation"). Warn by default, deny only for rules the user set to
+// `deny`. Never mutates.
 import type { ValidationRuleName } from '../../config/schema.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
 import { skip, type AdmissionInput, type AdmissionRule, type Decision, type Nudge } from '../decision.ts'
-import { isPvcRequest, isReplicationDestinationRequest, isSecretRequest, type Finding, type ValidationCheck } from './finding.ts'
+import type { Finding, ValidationCheck } from './finding.ts'
 import { checkKopiaPassword } from './kopia-password.ts'
 import { checkKopiaPrefixSlash } from './kopia-prefix-slash.ts'
 import { checkKopiaSecretKeys } from './kopia-secret-keys.ts'
@@ -15,12 +16,12 @@ import { checkS3PlainHttp } from './s3-plain-http.ts'
 
 const RULE = 'validation'
 
-function checksFor(input: AdmissionInput): readonly ValidationCheck[] | null {
-  if (isSecretRequest(input)) return [checkKopiaSecretKeys, checkS3PlainHttp, checkKopiaPrefixSlash, checkKopiaPassword]
-  if (isReplicationDestinationRequest(input)) return [checkRdSourceIdentity, checkRdTrigger]
-  if (isPvcRequest(input)) return [checkPvcDanglingDataSource]
-  return null
-}
+/** Checks of a repository Secret (Kopia or restic). */
+export const SECRET_CHECKS: readonly ValidationCheck[] = [checkKopiaSecretKeys, checkS3PlainHttp, checkKopiaPrefixSlash, checkKopiaPassword]
+/** Checks of a ReplicationDestination. */
+export const REPLICATION_DESTINATION_CHECKS: readonly ValidationCheck[] = [checkRdSourceIdentity, checkRdTrigger]
+/** Checks of a participating PVC. */
+export const PVC_CHECKS: readonly ValidationCheck[] = [checkPvcDanglingDataSource]
 
 function run(checks: readonly ValidationCheck[], snapshot: Snapshot, input: AdmissionInput, now: number): { findings: Finding[]; nudges: Nudge[] } {
   const findings: Finding[] = []
@@ -40,11 +41,17 @@ function level(snapshot: Snapshot, rule: ValidationRuleName): 'warn' | 'deny' {
   return snapshot.config.validation[rule] === 'deny' ? 'deny' : 'warn'
 }
 
-export const decideValidation: AdmissionRule = (snapshot, input, now): Decision => {
+/**
+ * The validation rule running `checks` (all of one kind): allowed, warned or denied by the
+ * configured level of each finding's rule; findings the stored object already had are never denied
+ * on UPDATE. Pure; carries at most one nudge (a password check). Throws only if a check throws.
+ */
+export function validationRule(checks: readonly ValidationCheck[]): AdmissionRule {
+  return (snapshot, input, now) => validate(checks, snapshot, input, now)
+}
+
+function validate(checks: readonly ValidationCheck[], snapshot: Snapshot, input: AdmissionInput, now: number): Decision {
   if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return skip(RULE, `${input.operation} is not validated`)
-  const { group, kind } = input.kind
-  const checks = checksFor(input)
-  if (!checks) return skip(RULE, `kind ${group ? `${group}/` : ''}${kind} is not validated`)
   if (!input.object) return skip(RULE, 'no object')
 
   const { findings, nudges } = run(checks, snapshot, input, now)
