@@ -4,7 +4,7 @@
 // send passwords here, so the work is bounded: MAX_IN_FLIGHT derivations at once, MAX_PENDING
 // waiting (the oldest dropped first), duplicates ignored, results capped per repository.
 import { checkPassword } from '../kopia/password-check.ts'
-import type { Logger } from '../log.ts'
+import type { Log } from '../log.ts'
 import type { KopiaFormatData, OpenedRepository } from '../state/catalog-state.ts'
 import { EMPTY_PASSWORD_VERDICTS, passwordDigest, type PasswordVerdict, type PasswordVerdicts } from '../state/password-verdicts.ts'
 import type { Snapshot } from '../state/snapshot.ts'
@@ -70,7 +70,7 @@ export interface PasswordVerdictQueueOptions {
   readonly maxInFlight?: number
   readonly maxPending?: number
   /** Check failures are logged as `{ err, repository }` (never a password). */
-  readonly log?: Logger
+  readonly log?: Pick<Log, 'warn'>
   /** Called once by `close`. */
   readonly onClose?: () => void
 }

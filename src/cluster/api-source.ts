@@ -3,10 +3,11 @@
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config, LabelSelector } from '../config/schema.ts'
 import { asObject } from '../json.ts'
+import type { Log } from '../log.ts'
 import { type LoopHealth, untilAborted } from '../loop.ts'
 import type { ClusterState, PvcInfo, ReplicationDestinationInfo, ReplicationSourceInfo, WatchHealth } from '../state/cluster-state.ts'
 import { pvcInfo, replicationDestination, replicationSourceInfo } from './cluster-objects.ts'
-import { InformerSupervisor, type BackoffOptions, type KubeObject, type SupervisorLogger } from './informer-supervisor.ts'
+import { InformerSupervisor, type BackoffOptions, type KubeObject } from './informer-supervisor.ts'
 
 export interface ApiClusterSourceOptions {
   /** Only these PVCs are watched (the participating ones); see labelSelectorString. Default: all. */
@@ -159,7 +160,7 @@ export class ApiClusterSource {
   readonly name = 'cluster'
   readonly leaderOnly = false
   readonly #publish: (state: ClusterState) => void
-  readonly #log: SupervisorLogger
+  readonly #log: Pick<Log, 'info' | 'warn'>
   readonly #origin: string
   readonly #intervalMs: number
   readonly #secretLabelSelector: string | undefined
@@ -173,7 +174,7 @@ export class ApiClusterSource {
   #loadedOnce = false
 
   /** The constructor only prepares the watches; run() (or start()) opens them. */
-  constructor(kubeConfig: KubeConfig, publish: (state: ClusterState) => void, log: SupervisorLogger, options: ApiClusterSourceOptions = {}) {
+  constructor(kubeConfig: KubeConfig, publish: (state: ClusterState) => void, log: Pick<Log, 'info' | 'warn'>, options: ApiClusterSourceOptions = {}) {
     this.#publish = publish
     this.#log = log
     this.#origin = `api-server ${kubeConfig.getCurrentCluster()?.server ?? '(no cluster)'}`

@@ -4,14 +4,11 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { parseAllDocuments } from 'yaml'
+import { errorMessage } from '../errors.ts'
+import type { Log } from '../log.ts'
 import { type LoopHealth, untilAborted } from '../loop.ts'
 import type { ClusterState } from '../state/cluster-state.ts'
 import { clusterStateFromObjects, type ObjectProblem } from './cluster-objects.ts'
-
-export interface DirectoryLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-}
 
 async function yamlFiles(dir: string): Promise<string[]> {
   const entries = await readdir(dir, { withFileTypes: true, recursive: true })
@@ -47,14 +44,14 @@ export class DirectoryClusterSource {
   readonly name = 'cluster'
   readonly leaderOnly = false
   readonly #dir: string
-  readonly #log: DirectoryLogger
+  readonly #log: Pick<Log, 'info' | 'warn'>
   readonly #publish: (state: ClusterState) => void
   #watcher: FSWatcher | undefined
   #timer: NodeJS.Timeout | undefined
   #lastError: string | null = null
   #loaded = false
 
-  constructor(dir: string, publish: (state: ClusterState) => void, log: DirectoryLogger) {
+  constructor(dir: string, publish: (state: ClusterState) => void, log: Pick<Log, 'info' | 'warn'>) {
     this.#dir = dir
     this.#publish = publish
     this.#log = log
@@ -77,8 +74,8 @@ export class DirectoryClusterSource {
       this.#loaded = true
       this.#log.info({ directory: this.#dir, replicationDestinations: state.replicationDestinations.size, namespaces: state.namespaces.size }, 'cluster state loaded')
     } catch (error) {
-      this.#lastError = (error as Error).message
-      this.#log.warn({ directory: this.#dir, err: this.#lastError }, 'cluster state directory unreadable; keeping the last good state')
+      this.#lastError = errorMessage(error)
+      this.#log.warn({ directory: this.#dir, err: error }, 'cluster state directory unreadable; keeping the last good state')
     }
   }
 
@@ -99,9 +96,9 @@ export class DirectoryClusterSource {
     await this.load()
     try {
       this.#watcher = watch(this.#dir, { recursive: true }, () => this.#schedule())
-      this.#watcher.on('error', (error) => this.#log.warn({ err: error.message }, 'state directory watch failed'))
+      this.#watcher.on('error', (error) => this.#log.warn({ directory: this.#dir, err: error }, 'state directory watch failed'))
     } catch (error) {
-      this.#log.warn({ directory: this.#dir, err: (error as Error).message }, 'cannot watch the state directory; changes need a restart')
+      this.#log.warn({ directory: this.#dir, err: error }, 'cannot watch the state directory; changes need a restart')
     }
   }
 

@@ -9,15 +9,11 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { WatchHealth } from '../state/cluster-state.ts'
 import { asObject } from '../json.ts'
+import type { Log } from '../log.ts'
 import { describeHttpError, getListPage, type KubeObject, text } from './list-page.ts'
 import { watchStream, type WatchEnd, type WatchEvent } from './watch-stream.ts'
 
 export type { KubeObject } from './list-page.ts'
-
-export interface SupervisorLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-}
 
 export interface BackoffOptions {
   readonly initialMs?: number // default 1 s
@@ -34,7 +30,7 @@ export interface InformerOptions<T> {
   readonly reduce: (object: KubeObject) => T | undefined
   /** Objects or health changed. Called synchronously and often: coalesce on the other side. */
   readonly onChange: () => void
-  readonly log?: SupervisorLogger
+  readonly log?: Pick<Log, 'info' | 'warn'>
   /** Relist when a live watch brought no event or bookmark for this long; default 5 min. */
   readonly watchdogMs?: number
   /** Full relist this often, so a missed event cannot persist; default 30 min. */
@@ -55,7 +51,8 @@ type Ending =
   | { readonly kind: 'closed'; readonly quick: boolean } // graceful: resume from the last resourceVersion
   | { readonly kind: 'expired' } // 410 Gone: relist
   | { readonly kind: 'relist'; readonly why: 'watchdog' | 'periodic' }
-  | { readonly kind: 'error'; readonly message: string }
+  // `error.message` is the one line health reports ("list: ...", "watch: ..."); its cause, when any, what was thrown.
+  | { readonly kind: 'error'; readonly error: Error }
 
 interface Entry<T> {
   readonly rv: string | undefined
@@ -135,7 +132,7 @@ export class InformerSupervisor<T> {
         if (this.#rv === '') await this.#list(signal)
         ending = await this.#watch(signal)
       } catch (error) {
-        ending = { kind: 'error', message: `list: ${describeHttpError(error)}` }
+        ending = { kind: 'error', error: new Error(`list: ${describeHttpError(error)}`, { cause: error }) }
       }
       if (signal.aborted) return
       const delay = this.#after(ending)
@@ -168,9 +165,9 @@ export class InformerSupervisor<T> {
       }
       case 'error': {
         this.#restarts++
-        this.#error = ending.message
+        this.#error = ending.error.message
         const delayMs = backoff()
-        log?.warn({ resource, err: ending.message, failures: this.#failures, delayMs }, 'list/watch failed; retrying')
+        log?.warn({ resource, err: ending.error, failures: this.#failures, delayMs }, 'list/watch failed; retrying')
         this.#o.onChange()
         return delayMs
       }
@@ -287,7 +284,7 @@ export class InformerSupervisor<T> {
       case 'closed': // the server's timeoutSeconds
         return { kind: 'closed', quick: !received && this.#now() - startedAt < 1000 }
       case 'failed':
-        return end.code === 410 ? { kind: 'expired' } : { kind: 'error', message: `watch: ${end.message}` }
+        return end.code === 410 ? { kind: 'expired' } : { kind: 'error', error: new Error(`watch: ${end.message}`) }
     }
   }
 

@@ -10,8 +10,11 @@ import type { Config } from './schema.ts'
 export interface ConfigWatchEvents {
   /** A new valid config that differs from the current one. */
   changed(config: Config): void
-  /** The file changed but is invalid (or unreadable): the last good config stays. */
-  rejected(message: string): void
+  /**
+   * The file changed but is invalid (or unreadable): the last good config stays. `error.message`
+   * is the one line for status (also lastError); its cause, when any, the read or parse failure.
+   */
+  rejected(error: Error): void
 }
 
 export class ConfigWatcher {
@@ -62,18 +65,18 @@ export class ConfigWatcher {
     } catch (error) {
       // Forget the last text: when the same good file comes back, it must be re-read and the error cleared.
       this.#lastText = undefined
-      return this.#reject(`${this.#file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+      return this.#reject(new Error(`${this.#file}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`, { cause: error }))
     }
     if (text === this.#lastText) return
     this.#lastText = text
     // A truncated write or an emptied ConfigMap key would otherwise mean "all defaults": no
     // catalog sources, so restores would silently stop.
-    if (!/^[ \t]*[^#\s]/m.test(text)) return this.#reject(`${this.#file}: the file is empty; the last good config stays in force`)
+    if (!/^[ \t]*[^#\s]/m.test(text)) return this.#reject(new Error(`${this.#file}: the file is empty; the last good config stays in force`))
     let next: Config
     try {
       next = parseConfig(text, this.#file)
     } catch (error) {
-      return this.#reject((error as Error).message)
+      return this.#reject(error instanceof Error ? error : new Error(String(error)))
     }
     this.#lastError = null
     if (isDeepStrictEqual(next, this.#current)) return
@@ -81,10 +84,10 @@ export class ConfigWatcher {
     this.#events.changed(next)
   }
 
-  #reject(message: string): void {
-    if (message === this.#lastError) return
-    this.#lastError = message
-    this.#events.rejected(message)
+  #reject(error: Error): void {
+    if (error.message === this.#lastError) return
+    this.#lastError = error.message
+    this.#events.rejected(error)
   }
 
   stop(): void {

@@ -5,9 +5,9 @@
 // generation with a certificate from another.
 import { setTimeout as sleep } from 'node:timers/promises'
 import { AdmissionregistrationV1Api, CoreV1Api, KubeConfig, type V1Secret } from '@kubernetes/client-node'
+import { type Log, silentLog } from '../log.ts'
 import type { TlsPair } from '../tls/reloading-context.ts'
 import { apiStatusCode, describeApiError } from './api-status.ts'
-import { errorMessage, silentLogger, type ControllerLogger } from './controller-log.ts'
 import { caBundleBase64, pairMatches, planTls, readTlsSecretData, tlsSecretData, type IssuePolicy, type TlsMaterial } from './tls-material.ts'
 import { syncCaBundles } from './webhook-ca-bundle.ts'
 
@@ -40,7 +40,7 @@ export interface SelfManagedTlsOptions {
   readonly retryDelayMs?: number
   /** Receives every new pair; wire it to ReloadingTlsContext#applyPair. */
   readonly onCertificate: (pair: TlsPair) => void
-  readonly log?: ControllerLogger
+  readonly log?: Pick<Log, 'debug' | 'info' | 'warn' | 'error'>
   /** Clock for issuing and renewal decisions (tests). */
   readonly now?: () => number
 }
@@ -72,7 +72,7 @@ export class CertRotation {
   readonly #policy: IssuePolicy
   readonly #checkIntervalMs: number
   readonly #retryDelayMs: number
-  readonly #log: ControllerLogger
+  readonly #log: Pick<Log, 'debug' | 'info' | 'warn' | 'error'>
   readonly #now: () => number
   readonly #closed = new AbortController()
   #current: TlsPair | undefined
@@ -98,7 +98,7 @@ export class CertRotation {
     checkPolicy(this.#policy)
     this.#checkIntervalMs = options.checkIntervalMs ?? 60_000
     this.#retryDelayMs = options.retryDelayMs ?? 5_000
-    this.#log = options.log ?? silentLogger
+    this.#log = options.log ?? silentLog
     this.#now = options.now ?? Date.now
     // Nobody may be waiting; a rejection after stop() must not surface as unhandled.
     this.#firstPair.promise.catch(() => {})
@@ -171,7 +171,7 @@ export class CertRotation {
     try {
       if (!(await this.refresh())) this.#log.info({ secret: this.#secretRef() }, 'no usable TLS Secret yet; waiting for the leader to create it')
     } catch (error) {
-      this.#log.warn({ secret: this.#secretRef(), error: describeApiError(error) }, 'could not read the TLS Secret')
+      this.#log.warn({ secret: this.#secretRef(), err: error, reason: describeApiError(error) }, 'could not read the TLS Secret')
     }
   }
 
@@ -183,7 +183,7 @@ export class CertRotation {
       } catch (error) {
         if (signal.aborted) break
         delay = this.#retryDelayMs
-        this.#log.error({ secret: this.#secretRef(), error: describeApiError(error) }, 'TLS reconcile failed; retrying')
+        this.#log.error({ secret: this.#secretRef(), err: error, reason: describeApiError(error) }, 'TLS reconcile failed; retrying')
       }
       if (!(await this.#pause(delay, signal))) break
     }
@@ -240,7 +240,7 @@ export class CertRotation {
     try {
       this.#options.onCertificate({ ...pair })
     } catch (error) {
-      this.#log.error({ error: errorMessage(error) }, 'onCertificate threw')
+      this.#log.error({ err: error }, 'onCertificate threw')
     }
   }
 

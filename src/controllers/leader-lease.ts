@@ -4,8 +4,8 @@
 // Losing the Lease aborts the leader's AbortSignal before anything else happens, so leader-only
 // work stops writing at once.
 import { CoordinationV1Api, KubeConfig, type V1Lease } from '@kubernetes/client-node'
+import { type Log, silentLog } from '../log.ts'
 import { apiStatusCode, describeApiError } from './api-status.ts'
-import { errorMessage, silentLogger, type ControllerLogger } from './controller-log.ts'
 import { claimedLease, leaseDurationMs, leaseDurationSeconds, newLease, releasedLease } from './lease-record.ts'
 
 export interface LeaderLeaseOptions {
@@ -24,7 +24,7 @@ export interface LeaderLeaseOptions {
   readonly onStartedLeading: (signal: AbortSignal) => void | Promise<void>
   /** Called after the signal was aborted, each time leadership ends. */
   readonly onStoppedLeading?: () => void
-  readonly log?: ControllerLogger
+  readonly log?: Pick<Log, 'debug' | 'info' | 'warn' | 'error'>
   /** Clock for Lease times and deadlines (tests). Timers still run on real time. */
   readonly now?: () => number
 }
@@ -41,7 +41,7 @@ export class LeaderLease {
   readonly #retryPeriodMs: number
   readonly #onStartedLeading: (signal: AbortSignal) => void | Promise<void>
   readonly #onStoppedLeading: () => void
-  readonly #log: ControllerLogger
+  readonly #log: Pick<Log, 'debug' | 'info' | 'warn' | 'error'>
   readonly #now: () => number
 
   #leading = false
@@ -74,7 +74,7 @@ export class LeaderLease {
     this.#retryPeriodMs = options.retryPeriodMs ?? 2_000
     this.#onStartedLeading = options.onStartedLeading
     this.#onStoppedLeading = options.onStoppedLeading ?? (() => {})
-    this.#log = options.log ?? silentLogger
+    this.#log = options.log ?? silentLog
     this.#now = options.now ?? Date.now
     if (this.#identity === '') throw new Error('leader lease: identity must not be empty')
     // The leader must give up before anyone else may take over, and retry at least once meanwhile.
@@ -114,7 +114,7 @@ export class LeaderLease {
     try {
       await this.#release()
     } catch (error) {
-      this.#log.warn({ lease: this.#name, error: describeApiError(error) }, 'could not release the leader lease; it expires on its own')
+      this.#log.warn({ lease: this.#name, err: error, reason: describeApiError(error) }, 'could not release the leader lease; it expires on its own')
     }
     if (wasLeading) this.#stoppedLeading()
   }
@@ -125,7 +125,7 @@ export class LeaderLease {
       try {
         attempt = await this.#tryAcquireOrRenew()
       } catch (error) {
-        this.#log.debug({ lease: this.#name, error: describeApiError(error) }, 'leader lease attempt failed')
+        this.#log.debug({ lease: this.#name, err: error, reason: describeApiError(error) }, 'leader lease attempt failed')
         attempt = { ok: false }
       }
       if (this.#stopped) break
@@ -147,10 +147,10 @@ export class LeaderLease {
     try {
       const work = this.#onStartedLeading(controller.signal)
       if (work instanceof Promise) {
-        this.#work = work.catch((error: unknown) => this.#log.error({ error: errorMessage(error) }, 'leader work failed'))
+        this.#work = work.catch((error: unknown) => this.#log.error({ err: error }, 'leader work failed'))
       }
     } catch (error) {
-      this.#log.error({ error: errorMessage(error) }, 'leader work failed to start')
+      this.#log.error({ err: error }, 'leader work failed to start')
     }
   }
 
@@ -186,7 +186,7 @@ export class LeaderLease {
     try {
       this.#onStoppedLeading()
     } catch (error) {
-      this.#log.error({ error: errorMessage(error) }, 'onStoppedLeading threw')
+      this.#log.error({ err: error }, 'onStoppedLeading threw')
     }
   }
 

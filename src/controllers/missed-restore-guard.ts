@@ -12,6 +12,7 @@
 // that may be reported once more, by a leader that has not reported it itself.
 import { createHash } from 'node:crypto'
 import type { CoreV1Event } from '@kubernetes/client-node'
+import type { Log } from '../log.ts'
 import type { PvcInfo, ReplicationSourceInfo } from '../state/cluster-state.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { KubeWrites } from './kube-writes.ts'
@@ -29,7 +30,7 @@ export const PAUSED_FOR_ANNOTATION = 'volsync-autorestore.io/paused-for'
 export interface GuardOptions {
   readonly writes: KubeWrites
   readonly readSnapshot: () => Snapshot
-  readonly log: { info(obj: object, msg: string): void; warn(obj: object, msg: string): void }
+  readonly log: Pick<Log, 'info' | 'warn'>
   readonly now?: () => number
   /** Who reports, for the Event's source/reportingInstance (the pod name). */
   readonly instance?: string

@@ -3,19 +3,15 @@
 // the moment leadership is lost: the leader's AbortSignal is checked before every write.
 // It keeps no memory between passes: what it created and when it last triggered are read back
 // from the RDs (see planPrewarm), so a new leader carries on where the old one stopped.
+import type { Log } from '../log.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { KubeWrites } from './kube-writes.ts'
 import { DEFAULT_RETRIGGER_AFTER_MS, planPrewarm, type PrewarmAction } from './prewarm-plan.ts'
 
-export interface PrewarmLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-}
-
 export interface PrewarmOptions {
   readonly writes: KubeWrites
   readonly readSnapshot: () => Snapshot
-  readonly log: PrewarmLogger
+  readonly log: Pick<Log, 'info' | 'warn'>
   /** How often a leader re-plans (default 15 s). */
   readonly intervalMs?: number
   /** A finished RD that still has no image is re-triggered once its trigger is this old (default 10 min). */

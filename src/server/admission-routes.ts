@@ -2,17 +2,17 @@
 // here awaits I/O; a body that is not an AdmissionReview gets 400 and one line of text.
 import type { FastifyInstance, FastifyReply } from 'fastify'
 import type { Counter } from 'prom-client'
-import type { Logger } from 'pino'
 import { HANDLED_KINDS, type Webhook } from '../admission/webhooks.ts'
 import type { Nudge } from '../admission/decision.ts'
 import { handleReview } from '../admission/handle.ts'
+import type { Log } from '../log.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { Metrics } from './metrics.ts'
 
 export interface AdmissionRoutesOptions {
   readonly snapshot: () => Snapshot
   readonly metrics: Metrics
-  readonly log: Logger
+  readonly log: Pick<Log, 'info' | 'error'>
   /** Side effects a decision asks for (pre-warm); never called for dry runs. */
   readonly onNudge?: (nudge: Nudge) => void
 }

@@ -12,6 +12,8 @@ export interface Readiness {
 }
 
 export interface WebhookServerOptions extends AdmissionRoutesOptions {
+  /** A real pino logger: Fastify's loggerInstance needs one. */
+  readonly log: Logger
   readonly tls: { readonly key: string; readonly cert: string }
   readonly readiness: Readiness
 }
@@ -31,7 +33,7 @@ export function buildWebhookServer(options: WebhookServerOptions): FastifyInstan
   }) as unknown as FastifyInstance
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
-    options.log.warn({ err: error.message, code: error.code }, 'request rejected')
+    options.log.warn({ err: error }, 'request rejected')
     void reply.code(status).type('text/plain; charset=utf-8').send(`${error.message.replace(/[\r\n]+/g, ' ')}\n`)
   })
   app.get('/healthz', async () => 'ok\n')

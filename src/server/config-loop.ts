@@ -23,9 +23,9 @@ export function configLoop(options: ConfigLoopOptions): Loop & { readonly watche
       options.counted('success')
       options.apply(next)
     },
-    rejected(message) {
+    rejected(error) {
       options.counted('failure')
-      log.error({ err: new Error(message), file: options.file }, 'new configuration rejected; the last good one stays in force')
+      log.error({ err: error, file: options.file }, 'new configuration rejected; the last good one stays in force')
     },
   })
   return {

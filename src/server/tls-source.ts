@@ -34,7 +34,7 @@ export function tlsSource(options: TlsSourceOptions): TlsSource {
     return {
       loops: [],
       // Created on demand: a missing or bad pair is a start-up error with the file names in it.
-      context: async () => (context ??= new ReloadingTlsContext({ certFile: config.server.tls.certFile, keyFile: config.server.tls.keyFile, logger: log, onReload })),
+      context: async () => (context ??= new ReloadingTlsContext({ certFile: config.server.tls.certFile, keyFile: config.server.tls.keyFile, log, onReload })),
       close: () => context?.close(),
     }
   }
@@ -78,7 +78,7 @@ export function tlsSource(options: TlsSourceOptions): TlsSource {
     loops: [follower, leader],
     async context() {
       const first = await rotation.firstCertificate()
-      context ??= new ReloadingTlsContext({ pair: latest ?? first, logger: log, onReload })
+      context ??= new ReloadingTlsContext({ pair: latest ?? first, log, onReload })
       return context
     },
     close: () => context?.close(),

@@ -6,19 +6,14 @@ import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { dirname, resolve } from 'node:path'
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls'
 import { errorMessage } from '../errors.ts'
-
-/** Structurally satisfied by a pino logger. */
-export interface TlsReloadLogger {
-  info(obj: object, msg: string): void
-  warn(obj: object, msg: string): void
-}
+import { type Log, silentLog } from '../log.ts'
 
 export type TlsReloadEvent =
   | { ok: true; reloads: number; failures: number; fingerprint256: string; notAfter: Date }
   | { ok: false; reloads: number; failures: number; error: string }
 
 interface ReloadingTlsContextCommonOptions {
-  logger?: TlsReloadLogger
+  log?: Pick<Log, 'info' | 'warn'>
   /** Fallback re-check for when directory events are missed (network filesystems, replaced directories). 0 disables. Default 30 s. */
   pollIntervalMs?: number
   /** Default 100 ms: one rotation fires several events (temp file, rename, symlink swap). */
@@ -45,8 +40,6 @@ export interface TlsPair {
   key: string
 }
 
-const silentLogger: TlsReloadLogger = { info() {}, warn() {} }
-
 export class ReloadingTlsContext {
   reloads = 0
   failures = 0
@@ -56,7 +49,7 @@ export class ReloadingTlsContext {
   // Both undefined when the pair is pushed through applyPair() instead of read from files.
   readonly #certFile: string | undefined
   readonly #keyFile: string | undefined
-  readonly #logger: TlsReloadLogger
+  readonly #log: Pick<Log, 'info' | 'warn'>
   readonly #debounceMs: number
   readonly #targets = new Map<SecureContextTarget, SecureContextOptions>()
   readonly #watchers: FSWatcher[] = []
@@ -71,17 +64,17 @@ export class ReloadingTlsContext {
   constructor(options: ReloadingTlsContextOptions) {
     this.#certFile = options.certFile === undefined ? undefined : resolve(options.certFile)
     this.#keyFile = options.keyFile === undefined ? undefined : resolve(options.keyFile)
-    this.#logger = options.logger ?? silentLogger
+    this.#log = options.log ?? silentLog
     this.#debounceMs = options.debounceMs ?? 100
     this.onReload = options.onReload
 
     // The initial pair must be good: there is no previous context to fall back to.
     const pair = options.pair ? { cert: options.pair.cert, key: options.pair.key } : readPair(options.certFile, options.keyFile)
     const checked = validatePair(pair)
-    if (!checked.ok) throw new Error(`cannot use TLS certificate ${this.#certFile ?? '(in memory)'} with key ${this.#keyFile ?? '(in memory)'}: ${checked.error}`)
+    if (!checked.ok) throw new Error(`cannot use TLS certificate ${this.#certFile ?? '(in memory)'} with key ${this.#keyFile ?? '(in memory)'}: ${checked.error.message}`, { cause: checked.error })
     this.#current = pair
     this.#currentDigest = digest(pair)
-    this.#logger.info({ certFile: this.#certFile, ...summarize(checked.x509) }, 'loaded TLS certificate')
+    this.#log.info({ certFile: this.#certFile, ...summarize(checked.x509) }, 'loaded TLS certificate')
 
     // An in-memory pair has nothing to watch or poll.
     if (options.pair) return
@@ -119,7 +112,7 @@ export class ReloadingTlsContext {
       pair = readPair(this.#certFile, this.#keyFile)
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code ?? 'unknown'
-      return this.#reject(`read:${code}`, `cannot read certificate or key (${code})`)
+      return this.#reject(`read:${code}`, new Error(`cannot read certificate or key (${code})`, { cause: error }))
     }
     return this.#offer(pair)
   }
@@ -148,7 +141,7 @@ export class ReloadingTlsContext {
     try {
       for (const [server, baseOptions] of this.#targets) server.setSecureContext({ ...baseOptions, ...pair })
     } catch (error) {
-      return this.#reject(pairDigest, `TLS stack refused the pair: ${errorMessage(error)}`)
+      return this.#reject(pairDigest, new Error(`TLS stack refused the pair: ${errorMessage(error)}`, { cause: error }))
     }
     this.#current = pair
     this.#currentDigest = pairDigest
@@ -156,9 +149,9 @@ export class ReloadingTlsContext {
     this.reloads += 1
     const summary = summarize(checked.x509)
     if (summary.notAfter.getTime() < Date.now()) {
-      this.#logger.warn({ certFile: this.#certFile, notAfter: summary.notAfter }, 'reloaded TLS certificate is already expired')
+      this.#log.warn({ certFile: this.#certFile, notAfter: summary.notAfter }, 'reloaded TLS certificate is already expired')
     }
-    this.#logger.info({ certFile: this.#certFile, reloads: this.reloads, ...summary }, 'reloaded TLS certificate')
+    this.#log.info({ certFile: this.#certFile, reloads: this.reloads, ...summary }, 'reloaded TLS certificate')
     this.#emit({ ok: true, reloads: this.reloads, failures: this.failures, fingerprint256: summary.fingerprint256, notAfter: summary.notAfter })
     return 'reloaded'
   }
@@ -179,12 +172,12 @@ export class ReloadingTlsContext {
       try {
         const watcher = watch(dir, { persistent: false }, () => this.#schedule())
         watcher.on('error', (error) => {
-          this.#logger.warn({ dir, error: errorMessage(error) }, 'TLS directory watch failed; relying on polling')
+          this.#log.warn({ dir, err: error }, 'TLS directory watch failed; relying on polling')
           watcher.close()
         })
         this.#watchers.push(watcher)
       } catch (error) {
-        this.#logger.warn({ dir, error: errorMessage(error) }, 'cannot watch TLS directory; relying on polling')
+        this.#log.warn({ dir, err: error }, 'cannot watch TLS directory; relying on polling')
       }
     }
   }
@@ -196,15 +189,15 @@ export class ReloadingTlsContext {
     this.#debounceTimer.unref()
   }
 
-  #reject(key: string, error: string): CheckResult {
+  #reject(key: string, error: Error): CheckResult {
     if (key === this.#rejectedKey) return 'rejected'
     this.#rejectedKey = key
     this.failures += 1
-    this.#logger.warn(
-      { certFile: this.#certFile, keyFile: this.#keyFile, error, failures: this.failures },
+    this.#log.warn(
+      { certFile: this.#certFile, keyFile: this.#keyFile, err: error, failures: this.failures },
       'ignoring new TLS certificate/key; still serving the previous one',
     )
-    this.#emit({ ok: false, reloads: this.reloads, failures: this.failures, error })
+    this.#emit({ ok: false, reloads: this.reloads, failures: this.failures, error: error.message })
     return 'rejected'
   }
 
@@ -213,7 +206,7 @@ export class ReloadingTlsContext {
       this.onReload?.(event)
     } catch (error) {
       // A broken metrics hook must not stop certificate rotation.
-      this.#logger.warn({ error: errorMessage(error) }, 'TLS onReload hook threw')
+      this.#log.warn({ err: error }, 'TLS onReload hook threw')
     }
   }
 }
@@ -223,17 +216,18 @@ function readPair(certFile: string, keyFile: string): TlsPair {
   return { cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }
 }
 
-function validatePair(pair: TlsPair): { ok: true; x509: X509Certificate } | { ok: false; error: string } {
+// The Error's message is the one line for events and the constructor; its cause, what Node threw.
+function validatePair(pair: TlsPair): { ok: true; x509: X509Certificate } | { ok: false; error: Error } {
   let x509: X509Certificate
   try {
     x509 = new X509Certificate(pair.cert)
   } catch (error) {
-    return { ok: false, error: `certificate does not parse: ${errorMessage(error)}` }
+    return { ok: false, error: new Error(`certificate does not parse: ${errorMessage(error)}`, { cause: error }) }
   }
   try {
-    if (!x509.checkPrivateKey(createPrivateKey(pair.key))) return { ok: false, error: 'certificate and private key do not match' }
+    if (!x509.checkPrivateKey(createPrivateKey(pair.key))) return { ok: false, error: new Error('certificate and private key do not match') }
   } catch (error) {
-    return { ok: false, error: `private key does not parse: ${errorMessage(error)}` }
+    return { ok: false, error: new Error(`private key does not parse: ${errorMessage(error)}`, { cause: error }) }
   }
   return { ok: true, x509 }
 }

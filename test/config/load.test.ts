@@ -94,7 +94,7 @@ t.test('ConfigWatcher: a valid change is published, an invalid one keeps the las
   const rejected: string[] = []
   const watcher = new ConfigWatcher(file, parseConfig(readFileSync(file, 'utf8')), {
     changed: (config) => changed.push(config.mode),
-    rejected: (message) => rejected.push(message),
+    rejected: (error) => rejected.push(error.message),
   })
   await watcher.start(60_000)
   t.teardown(() => watcher.stop())

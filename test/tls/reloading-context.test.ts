@@ -7,7 +7,8 @@ import type { TLSSocket } from 'node:tls'
 import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { createCertificateAuthority, createServingCertificate, type PemPair } from '../../src/tls/certificate-authority.ts'
-import { ReloadingTlsContext, type TlsReloadEvent, type TlsReloadLogger } from '../../src/tls/reloading-context.ts'
+import type { Log } from '../../src/log.ts'
+import { ReloadingTlsContext, type TlsReloadEvent } from '../../src/tls/reloading-context.ts'
 
 const SERVICE = { service: 'volsync-autorestore', namespace: 'volsync-system', ipAddresses: ['127.0.0.1'] }
 const ca1 = createCertificateAuthority({ commonName: 'ca-one' })
@@ -27,7 +28,7 @@ function installPair(dir: string, pair: PemPair): void {
   }
 }
 
-function recordingLogger(): TlsReloadLogger & { lines: { level: string; obj: object; msg: string }[] } {
+function recordingLogger(): Pick<Log, 'info' | 'warn'> & { lines: { level: string; obj: object; msg: string }[] } {
   const lines: { level: string; obj: object; msg: string }[] = []
   return {
     lines,
@@ -99,7 +100,7 @@ t.test('new connections get the new certificate, open keep-alive connections sur
   const ctx = new ReloadingTlsContext({
     certFile: join(dir, 'tls.crt'),
     keyFile: join(dir, 'tls.key'),
-    logger,
+    log: logger,
     pollIntervalMs: 0, // prove the directory watch alone is enough
     onReload: (event) => events.push(event),
   })
@@ -140,7 +141,7 @@ t.test('a mismatched or half-written pair is ignored and counted', async (t) => 
   installPair(dir, certA)
   const events: TlsReloadEvent[] = []
   const logger = recordingLogger()
-  const ctx = new ReloadingTlsContext({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), logger, pollIntervalMs: 0 })
+  const ctx = new ReloadingTlsContext({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), log: logger, pollIntervalMs: 0 })
   ctx.onReload = (event) => events.push(event) // wired after construction, as metrics would be
   t.teardown(() => ctx.close())
   const { port } = await serve(t, ctx)
@@ -153,6 +154,9 @@ t.test('a mismatched or half-written pair is ignored and counted', async (t) => 
   t.equal(ctx.current().cert, certA.certPem, 'still holding A')
   t.equal((await get(port, { ca: [ca1.certPem] })).fingerprint256, fingerprint(certA), 'still serving A')
   t.match(events, [{ ok: false, failures: 1, error: /do not match/ }])
+  const rejected = logger.lines.find((line) => line.level === 'warn')?.obj as { err?: unknown } | undefined
+  t.ok(rejected?.err instanceof Error, 'the rejection is logged as { err } with an Error')
+  t.match(rejected?.err, { message: /do not match/ })
 
   // A truncated certificate, as a non-atomic writer would leave mid-write.
   writeFileSync(join(dir, 'tls.crt'), certA.certPem.slice(0, 200))
@@ -240,7 +244,7 @@ t.test('a throwing onReload hook does not stop reloads', async (t) => {
   const ctx = new ReloadingTlsContext({
     certFile: join(dir, 'tls.crt'),
     keyFile: join(dir, 'tls.key'),
-    logger,
+    log: logger,
     watch: false,
     pollIntervalMs: 0,
     onReload: () => {
