@@ -8,7 +8,11 @@ export const REDACT_PATHS = [
   'AWS_SECRET_ACCESS_KEY', '*.AWS_SECRET_ACCESS_KEY',
   // Secret objects seen at admission: their values never leave the request.
   'data', '*.data', 'stringData', '*.stringData', 'object.data', 'object.stringData',
-  'req.headers.authorization', 'req.headers.cookie', 'key', 'tls.key', '*.privateKey',
+  'req.headers.authorization', 'req.headers.cookie',
+  // Private keys, by the names they have where they exist (never a bare `key`: `{ key: 'server' }`
+  // names a config key and must reach the log): a TlsPair logged as `pair`, the server's `tls`
+  // options, the self-managed TlsMaterial, a PemPair, a Node KeyObject holder.
+  'tls.key', 'pair.key', 'material.key', 'material.caKey', 'caKey', 'keyPem', '*.keyPem', 'privateKey', '*.privateKey',
 ]
 
 export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
