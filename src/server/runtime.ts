@@ -189,9 +189,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         // or within 0.5 s of any state change.
         // Every replica checks passwords for its own snapshot.
         if (nudge.type === 'check-kopia-password') passwordChecks.request(nudge)
-        else if (nudge.type === 'prewarm' && supervisor.isLeader) {
+        else if (nudge.type === 'prewarm' && prewarm && supervisor.isLeader) {
           log.info({ nudge }, 'pre-warm requested')
-          prewarm?.nudge(nudge.namespace, nudge.pvc)
+          prewarm.nudge(nudge.namespace, nudge.pvc)
         }
       },
     })
