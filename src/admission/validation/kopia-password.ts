@@ -8,27 +8,17 @@ import type { OpenedRepository } from '../../state/catalog-state.ts'
 import { passwordDigest } from '../../state/password-verdicts.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
 import type { AdmissionInput } from '../decision.ts'
+import { type KopiaRepositoryTarget, parseKopiaRepository } from '../kopia-repository.ts'
 import { isKopiaSecret, readSecretValues } from '../volsync-objects.ts'
 import { KopiaPasswordCheckNudge } from '../kopia-password-nudge.ts'
 import { type CheckResult, describeObject, isSecretRequest, NO_FINDINGS } from './finding.ts'
-
-type Target = { readonly s3: { readonly bucket: string; readonly prefix: string } } | { readonly filesystem: string }
-
-/** What KOPIA_REPOSITORY names, as the mover reads it (KOPIA_S3_BUCKET wins over the URL's bucket). */
-function targetOf(values: ReadonlyMap<string, string | null>): Target | null {
-  const repository = values.get('KOPIA_REPOSITORY')?.trim() ?? ''
-  const s3 = /^s3:\/\/([^/]+)\/?(.*)$/.exec(repository)
-  if (s3) return { s3: { bucket: values.get('KOPIA_S3_BUCKET') || s3[1]!, prefix: s3[2]!.replace(/^\/+/, '').replace(/\/+$/, '') } }
-  const fs = /^filesystem:\/\/(\/.*)$/.exec(repository)
-  return fs ? { filesystem: fs[1]!.replace(/\/+$/, '') || '/' } : null
-}
 
 /**
  * The repository the catalog opened at that place. A filesystem URL is a path inside the mover,
  * where movers.repository is mounted: it names the shared repository only when it is that mount
  * and exactly one Kopia source reads a directory.
  */
-function findRepository(snapshot: Snapshot, target: Target): { source: string; repository: OpenedRepository } | null {
+function findRepository(snapshot: Snapshot, target: KopiaRepositoryTarget): { source: string; repository: OpenedRepository } | null {
   const found: Array<{ source: string; repository: OpenedRepository }> = []
   for (const source of snapshot.catalog.sources) {
     for (const repository of source.repositories) {
@@ -54,7 +44,7 @@ export function checkKopiaPassword(snapshot: Snapshot, input: AdmissionInput, _n
   const values = readSecretValues(input.object)
   if (!isKopiaSecret(values)) return NO_FINDINGS
   const password = values.get('KOPIA_PASSWORD')
-  const target = targetOf(values)
+  const target = parseKopiaRepository(values)
   if (!password || !target) return NO_FINDINGS
   const found = findRepository(snapshot, target)
   if (!found) return NO_FINDINGS

@@ -6,16 +6,14 @@
 import type { CatalogDiagnostic } from '../../state/catalog-state.ts'
 import type { Snapshot } from '../../state/snapshot.ts'
 import type { AdmissionInput } from '../decision.ts'
+import { parseKopiaRepository } from '../kopia-repository.ts'
 import { isKopiaSecret, readSecretValues } from '../volsync-objects.ts'
 import { describeObject, isSecretRequest, type Finding } from './finding.ts'
 
-/** Bucket and prefix (no leading or trailing '/') as the mover reads them: KOPIA_S3_BUCKET wins, the URL's path is still the prefix. */
+/** The S3 bucket and prefix the mover reads (parseKopiaRepository); null at the bucket root, where no prefix can lose its slash. */
 function s3Location(values: ReadonlyMap<string, string | null>): { bucket: string; prefix: string } | null {
-  const url = /^s3:\/\/([^/]+)\/?(.*)$/.exec(values.get('KOPIA_REPOSITORY')?.trim() ?? '')
-  if (!url) return null
-  const bucket = values.get('KOPIA_S3_BUCKET') || url[1]!
-  const prefix = url[2]!.replace(/^\/+/, '').replace(/\/+$/, '')
-  return prefix === '' ? null : { bucket, prefix }
+  const target = parseKopiaRepository(values)
+  return target !== null && 's3' in target && target.s3.prefix !== '' ? target.s3 : null
 }
 
 function findStripped(snapshot: Snapshot, where: { bucket: string; prefix: string }): { source: string; diagnostic: CatalogDiagnostic } | null {
