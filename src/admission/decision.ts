@@ -13,6 +13,7 @@ export type Outcome =
   | 'unchanged' // handled, nothing to do
   | 'warn' // validation: allowed with warnings
   | 'skip' // not ours: not participating, not a mover, unhandled kind
+  | 'internal-error' // a rule threw: admitted unchanged, with a warning (handle.ts failedOpen)
 
 export interface AdmissionInput {
   readonly uid: string

@@ -1,20 +1,25 @@
 // One AdmissionReview body in, one answer out: the whole request path, pure and synchronous.
 // Used by the HTTPS server and by `review`, so both give the same answer.
+import { errorMessage } from '../errors.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { decide, type Webhook } from './webhooks.ts'
 import type { AdmissionInput, Decision } from './decision.ts'
 import { buildResponse, parseReview, type AdmissionReviewResponse } from './review.ts'
 
+/**
+ * A parsed review and its answer, or why the body is not a review. `thrown` is set only for the
+ * outcome `internal-error`: the Error the rule threw, for the caller's log; never in `review`.
+ */
 export type HandleResult =
-  | { readonly ok: true; readonly input: AdmissionInput; readonly decision: Decision; readonly review: AdmissionReviewResponse }
+  | { readonly ok: true; readonly input: AdmissionInput; readonly decision: Decision; readonly review: AdmissionReviewResponse; readonly thrown?: Error }
   | { readonly ok: false; readonly error: string }
 
 /** A rule that throws must not fail the API request: allow, and say so (the failure is logged and counted by the caller). */
 function failedOpen(error: unknown): Decision {
-  const message = error instanceof Error ? error.message : String(error)
+  const message = errorMessage(error)
   return {
     rule: 'internal-error',
-    outcome: 'skip',
+    outcome: 'internal-error',
     reasons: [`internal error: ${message}`],
     warnings: [`volsync-autorestore could not decide (internal error: ${message}); the object was admitted unchanged`],
   }
@@ -29,6 +34,7 @@ export function handleReview(webhook: Webhook, snapshot: Snapshot, body: unknown
     return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode) }
   } catch (error) {
     const decision = failedOpen(error)
-    return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode) }
+    const thrown = error instanceof Error ? error : new Error(errorMessage(error))
+    return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode), thrown }
   }
 }

@@ -94,7 +94,9 @@ export function patchOperations(input: AdmissionInput, decision: Decision): fast
 export function buildResponse(input: AdmissionInput, decision: Decision, mode: 'enforce' | 'audit'): AdmissionReviewResponse {
   const response: AdmissionResponseBody = { uid: input.uid, allowed: true }
   const warnings = [...decision.warnings]
-  if (mode === 'audit') {
+  if (decision.outcome === 'internal-error') {
+    // A rule that threw decided nothing: admitted unchanged, whatever else the decision holds.
+  } else if (mode === 'audit') {
     if (decision.denial) warnings.push(`audit mode: would deny: ${decision.denial}`)
     else if (decision.mutated) warnings.unshift(`audit mode: would ${decision.outcome}; no change made`)
   } else if (decision.denial) {

@@ -63,13 +63,13 @@ export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOp
       metrics.invalidReviews.inc({ webhook })
       return badRequest(reply, result.error)
     }
-    const { input, decision, review } = result
+    const { input, decision, review, thrown } = result
     counter(webhook, HANDLED_KINDS.has(input.kind.kind) ? input.kind.kind : 'other', input.operation, decision.outcome).inc()
     durations[webhook].observe(Number(process.hrtime.bigint() - started) / 1e9)
-    if (decision.outcome !== 'skip' && decision.outcome !== 'unchanged') {
+    if (decision.outcome === 'internal-error') {
+      log.error({ webhook, uid: input.uid, kind: input.kind.kind, operation: input.operation, namespace: input.namespace, name: input.name, err: thrown }, 'admission rule failed; admitted unchanged')
+    } else if (decision.outcome !== 'skip' && decision.outcome !== 'unchanged') {
       log.info({ webhook, uid: input.uid, kind: input.kind.kind, operation: input.operation, namespace: input.namespace, name: input.name, rule: decision.rule, decision: decision.outcome, reasons: decision.reasons, dryRun: input.dryRun, mode: snapshot.config.mode }, 'admission decision')
-    } else if (decision.rule === 'internal-error') {
-      log.error({ webhook, uid: input.uid, kind: input.kind.kind, namespace: input.namespace, name: input.name, reasons: decision.reasons }, 'admission rule failed; admitted unchanged')
     }
     if (decision.nudge && !input.dryRun) options.onNudge?.(decision.nudge)
     return reply.send(review)
