@@ -142,7 +142,9 @@ export async function runCli(argv: readonly string[], streams: CliStreams): Prom
   try {
     return await dispatch(argv, streams)
   } catch (error) {
-    streams.stderr.write(`volsync-autorestore: ${error instanceof Error ? error.message : String(error)}\n`)
+    // Imported here, on failure only: --help and --version load nothing but main.ts (test/cli).
+    const { errorMessage } = await import('./errors.ts')
+    streams.stderr.write(`volsync-autorestore: ${errorMessage(error)}\n`)
     return exitCodeFor(error)
   }
 }

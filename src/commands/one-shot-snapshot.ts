@@ -5,7 +5,8 @@ import { createSource, createSourceContext, type SourceContext } from '../catalo
 import { readClusterDirectory } from '../cluster/directory-source.ts'
 import { ConfigError, defaultConfig, loadConfigFile } from '../config/load.ts'
 import type { Config } from '../config/schema.ts'
-import type { Logger } from '../log.ts'
+import { errorMessage } from '../errors.ts'
+import type { Log } from '../log.ts'
 import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
 import { StateStore } from '../state/store.ts'
 import type { Snapshot } from '../state/snapshot.ts'
@@ -26,7 +27,7 @@ export function loadConfigOrUsage(file: string | undefined): Config {
 let sharedContext: SourceContext | undefined
 
 /** Polls every configured source once; per-source failures are in `sources`, never thrown. */
-export async function pollCatalogOnce(config: Config, log: Logger): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
+export async function pollCatalogOnce(config: Config, log: Log): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
   let catalog: CatalogState | undefined
   sharedContext ??= createSourceContext()
   const context = sharedContext
@@ -41,7 +42,7 @@ export async function pollCatalogOnce(config: Config, log: Logger): Promise<{ ca
  * A snapshot as the server would publish it: `stateDir` (else state.directory) read once, every
  * catalog source polled once. An unreadable state directory is a UsageError.
  */
-export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Logger): Promise<Snapshot> {
+export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Log): Promise<Snapshot> {
   const store = new StateStore(config)
   const dir = stateDir ?? config.state.directory
   if (dir) {
@@ -50,7 +51,7 @@ export async function oneShotSnapshot(config: Config, stateDir: string | undefin
       for (const problem of problems) log.warn(problem, 'ignored an object in the state directory')
       store.publish({ cluster: state })
     } catch (error) {
-      throw new UsageError(`--state ${dir}: ${(error as Error).message}`)
+      throw new UsageError(`--state ${dir}: ${errorMessage(error)}`)
     }
   }
   const { catalog } = await pollCatalogOnce(config, log)
