@@ -1,6 +1,6 @@
 // One AdmissionReview body in, one answer out: the whole request path, pure and synchronous.
 // Used by the HTTPS server and by `review`, so both give the same answer.
-import { errorMessage } from '../errors.ts'
+import { errorMessage, toError } from '../errors.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { decide, type Webhook } from './webhooks.ts'
 import type { AdmissionInput, Decision } from './decision.ts'
@@ -34,7 +34,6 @@ export function handleReview(webhook: Webhook, snapshot: Snapshot, body: unknown
     return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode) }
   } catch (error) {
     const decision = failedOpen(error)
-    const thrown = error instanceof Error ? error : new Error(errorMessage(error))
-    return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode), thrown }
+    return { ok: true, input, decision, review: buildResponse(input, decision, snapshot.config.mode), thrown: toError(error) }
   }
 }

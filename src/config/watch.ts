@@ -4,6 +4,7 @@ import { watch, type FSWatcher } from 'node:fs'
 import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
+import { toError } from '../errors.ts'
 import { parseConfig } from './load.ts'
 import type { Config } from './schema.ts'
 
@@ -76,7 +77,7 @@ export class ConfigWatcher {
     try {
       next = parseConfig(text, this.#file)
     } catch (error) {
-      return this.#reject(error instanceof Error ? error : new Error(String(error)))
+      return this.#reject(toError(error))
     }
     this.#lastError = null
     if (isDeepStrictEqual(next, this.#current)) return
