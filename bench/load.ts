@@ -10,6 +10,13 @@ import { ROOT } from './fixtures.ts'
 import { quantiles, SampleBuffer } from './stats.ts'
 
 export type TargetName = 'ours' | 'noop'
+/** server-child.ts modes: the two load targets, and the real server on a config file. */
+export type ChildMode = TargetName | 'config'
+
+export interface StartOptions {
+  /** A file descriptor for the child's stdout (its log lines); the parent's stdout when absent. */
+  readonly stdout?: number
+}
 
 export interface Usage {
   readonly cpuMicros: number
@@ -29,28 +36,31 @@ export function killAllServers(): void {
 }
 
 export class ServerProcess {
-  readonly name: TargetName
+  readonly name: ChildMode
   readonly url: string
+  /** The plain-HTTP metrics/status base URL, when the child reported one ('config' mode). */
+  readonly metricsUrl: string | null
   readonly detail: string
   readonly #child: ChildProcess
   #pendingUsage: ((usage: Usage) => void)[] = []
 
-  private constructor(name: TargetName, child: ChildProcess, url: string, detail: string) {
+  private constructor(name: ChildMode, child: ChildProcess, url: string, detail: string, metricsUrl: string | null) {
     this.name = name
     this.#child = child
     this.url = url
+    this.metricsUrl = metricsUrl
     this.detail = detail
     child.on('message', (message: ChildMessage) => {
       if (message.type === 'usage') this.#pendingUsage.shift()?.({ cpuMicros: message.cpuMicros, eluActive: message.eluActive, eluIdle: message.eluIdle })
     })
   }
 
-  static start(name: TargetName, args: readonly string[]): Promise<ServerProcess> {
+  static start(name: ChildMode, args: readonly string[], options: StartOptions = {}): Promise<ServerProcess> {
     const child = fork(CHILD_SCRIPT, [name, ...args], {
       cwd: ROOT,
       execPath: process.execPath,
       execArgv: [],
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      stdio: ['ignore', options.stdout ?? 'inherit', 'inherit', 'ipc'],
     })
     live.add(child)
     child.once('exit', () => live.delete(child))
@@ -69,7 +79,7 @@ export class ServerProcess {
           clearTimeout(timer)
           child.removeAllListeners('exit')
           child.once('exit', () => live.delete(child))
-          resolve(new ServerProcess(name, child, message.url, message.detail))
+          resolve(new ServerProcess(name, child, message.url, message.detail, message.metricsUrl ?? null))
         }
       })
     })

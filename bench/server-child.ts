@@ -2,22 +2,27 @@
 // an event loop with autocannon:
 //   node bench/server-child.ts ours <certFile> <keyFile>
 //   node bench/server-child.ts noop <certFile> <keyFile> <responseFile> <contentType>
+//   node bench/server-child.ts config <configFile>
 // "ours" is the real server started through startRuntime. "noop" is a bare Fastify TLS server with
 // the same certificate, keep-alive timeout, body limit and string body parsing that answers every
-// POST /mutate with precomputed bytes (the answer ours gave for the same review).
+// POST /mutate with precomputed bytes (the answer ours gave for the same review). "config" is the
+// real server on a whole config file (bench/secret-flood.ts writes one), logging to stdout as
+// `serve` does (the parent points stdout where it wants the lines); ready once every catalog
+// source has polled successfully.
 // IPC: sends {type:'ready', url}; answers {type:'usage'} with CPU time and event-loop use;
 // stops on {type:'stop'}, SIGTERM/SIGINT, or when the parent goes away (IPC disconnect).
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
 import { performance } from 'node:perf_hooks'
 import { fastify, LogController } from 'fastify'
+import { loadConfigFile } from '../src/config/load.ts'
 import { createLogger } from '../src/log.ts'
 import { startRuntime } from '../src/server/runtime.ts'
 import { benchConfig } from './fixtures.ts'
 
 export type ParentMessage = { readonly type: 'usage' } | { readonly type: 'stop' }
 export type ChildMessage =
-  | { readonly type: 'ready'; readonly url: string; readonly detail: string }
+  | { readonly type: 'ready'; readonly url: string; readonly detail: string; readonly metricsUrl?: string }
   | { readonly type: 'usage'; readonly cpuMicros: number; readonly eluActive: number; readonly eluIdle: number }
   | { readonly type: 'failed'; readonly error: string }
 
@@ -59,14 +64,49 @@ async function startOurs(certFile: string, keyFile: string): Promise<{ url: stri
   }
 }
 
-async function main(): Promise<void> {
-  const [mode, certFile, keyFile, responseFile, contentType] = process.argv.slice(2)
-  if (!certFile || !keyFile || (mode !== 'ours' && mode !== 'noop') || (mode === 'noop' && (!responseFile || !contentType))) {
-    throw new Error('usage: server-child.ts ours CERT KEY | noop CERT KEY RESPONSE_FILE CONTENT_TYPE')
+/** How long a configured server may take for its first catalog polls (Kopia sources derive a key first). */
+const CATALOG_READY_TIMEOUT_MS = 60_000
+
+async function startConfigured(configFile: string): Promise<{ url: string; metricsUrl: string; detail: string; close(): Promise<void> }> {
+  const config = loadConfigFile(configFile)
+  // No destination: pino writes to stdout, exactly as `serve` does.
+  const log = createLogger(config.log.level)
+  const runtime = await startRuntime({ config, log })
+  const wanted = config.catalog.sources.map((source) => source.name)
+  const deadline = Date.now() + CATALOG_READY_TIMEOUT_MS
+  for (;;) {
+    const sources = runtime.store.current.catalog.sources
+    if (wanted.every((name) => sources.some((s) => s.name === name && s.lastSuccess !== null))) break
+    const failed = sources.find((s) => s.lastSuccess === null && s.error !== null)
+    if (failed || Date.now() > deadline) {
+      await runtime.close()
+      const states = sources.map((s) => `${s.name}: ${s.error ?? (s.lastSuccess === null ? 'not polled' : 'ok')}`).join('; ')
+      throw new Error(`catalog sources not all polled ${failed ? `(${failed.name} failed)` : `within ${CATALOG_READY_TIMEOUT_MS / 1000} s`}: ${states || 'none'}`)
+    }
+    await new Promise((r) => setTimeout(r, 20))
   }
-  const server = mode === 'ours'
-    ? await startOurs(certFile, keyFile)
-    : { ...(await startNoop(certFile, keyFile, responseFile!, contentType!)), detail: 'bare fastify, logger off, precomputed answer' }
+  const repositories = runtime.store.current.catalog.sources.reduce((n, s) => n + s.repositories.length, 0)
+  return {
+    url: runtime.webhookUrl,
+    metricsUrl: runtime.metricsUrl,
+    detail: `config ${configFile}, log level ${config.log.level}, mode ${config.mode}, ${wanted.length} catalog source(s), ${repositories} opened Kopia repositor${repositories === 1 ? 'y' : 'ies'}`,
+    close: () => runtime.close(),
+  }
+}
+
+async function start(mode: string | undefined, args: readonly string[]): Promise<{ url: string; metricsUrl?: string; detail: string; close(): Promise<void> }> {
+  const [first, second, third, fourth] = args
+  if (mode === 'config' && first) return startConfigured(first)
+  if (mode === 'ours' && first && second) return startOurs(first, second)
+  if (mode === 'noop' && first && second && third && fourth) {
+    return { ...(await startNoop(first, second, third, fourth)), detail: 'bare fastify, logger off, precomputed answer' }
+  }
+  throw new Error('usage: server-child.ts ours CERT KEY | noop CERT KEY RESPONSE_FILE CONTENT_TYPE | config CONFIG_FILE')
+}
+
+async function main(): Promise<void> {
+  const [mode, ...args] = process.argv.slice(2)
+  const server = await start(mode, args)
 
   let stopping = false
   const stop = (code: number) => {
@@ -89,7 +129,7 @@ async function main(): Promise<void> {
       send({ type: 'usage', cpuMicros: usage.user + usage.system, eluActive: elu.active, eluIdle: elu.idle })
     }
   })
-  send({ type: 'ready', url: server.url, detail: server.detail })
+  send({ type: 'ready', url: server.url, detail: server.detail, ...(server.metricsUrl !== undefined ? { metricsUrl: server.metricsUrl } : {}) })
   // Started by hand (no IPC channel, e.g. under --cpu-prof): say where it listens; stop with SIGTERM.
   if (!process.send) console.error(`${mode} server listening on ${server.url} (${server.detail})`)
 }
