@@ -184,15 +184,16 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       tls: served.current(),
       readiness: { pending: () => [...ready().pending] },
       onNudge: (nudge: Nudge) => {
-        // A wait decision: the leader's pre-warm creates or triggers that RD now. On a follower this
-        // is dropped on purpose: the leader sees the same backup and acts on its next pass (<= 15 s),
-        // or within 0.5 s of any state change.
         // Every replica checks passwords for its own snapshot.
-        if (nudge.type === 'check-kopia-password') passwordChecks.request(nudge)
-        else if (nudge.type === 'prewarm' && prewarm && supervisor.isLeader) {
-          log.info({ nudge }, 'pre-warm requested')
-          prewarm.nudge(nudge.namespace, nudge.pvc)
+        if (nudge.type === 'check-kopia-password') {
+          passwordChecks.request(nudge)
+          return
         }
+        // A wait decision: the leader's pre-warm creates or triggers that RD now. A follower logs
+        // the request and drops it on purpose: the leader sees the same backup and acts within
+        // 0.5 s of a state change, at the latest on its next pass (15 s).
+        log.info({ nudge, leader: supervisor.isLeader }, 'pre-warm requested')
+        if (supervisor.isLeader) prewarm?.nudge(nudge.namespace, nudge.pvc)
       },
     })
     webhook = server
