@@ -57,6 +57,10 @@ export interface Decision {
 
 export type AdmissionRule = (snapshot: Snapshot, input: AdmissionInput, now: number) => Decision
 
+/**
+ * The decision of a rule for a request that is not its business: admitted unchanged, no warning, no patch;
+ * `reason` reaches only logs and `review --explain`.
+ */
 export function skip(rule: string, reason: string): Decision {
   return { rule, outcome: 'skip', reasons: [reason], warnings: [] }
 }

@@ -25,6 +25,13 @@ function failedOpen(error: unknown): Decision {
   }
 }
 
+/**
+ * The whole admission path for one request body (already JSON-parsed): validate the review, run
+ * `webhook`'s rule on `snapshot` at `now` (epoch ms, for catalog freshness), build the response in
+ * `snapshot.config.mode`. Never throws: a body that is not a review is `{ ok: false, error }` (one line;
+ * HTTP 400 or exit 2 at the caller), and a rule that throws is admitted unchanged as `internal-error` with
+ * the Error on `thrown` for the caller to log. Reads only its arguments; writes nothing.
+ */
 export function handleReview(webhook: Webhook, snapshot: Snapshot, body: unknown, now: number): HandleResult {
   const parsed = parseReview(body)
   if (!parsed.ok) return parsed

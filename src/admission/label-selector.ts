@@ -1,6 +1,10 @@
 // Kubernetes metav1.LabelSelector semantics: every matchLabels pair and every expression must hold.
 import type { LabelSelector } from '../config/schema.ts'
 
+/**
+ * Whether `labels` satisfy a metav1.LabelSelector: every matchLabels pair and every expression (Exists,
+ * DoesNotExist, In, NotIn). An empty selector matches everything, as in Kubernetes.
+ */
 export function matchesSelector(selector: LabelSelector, labels: Readonly<Record<string, string>>): boolean {
   for (const [key, value] of Object.entries(selector.matchLabels ?? {})) {
     if (labels[key] !== value) return false

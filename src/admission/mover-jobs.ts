@@ -112,6 +112,14 @@ function editablePodSpec(job: JsonObject, containerIndex: number): { mutated: Js
   return { mutated, podSpec }
 }
 
+/**
+ * The /mutate rule for VolSync mover Jobs (CREATE and UPDATE alike): appends the jitter initContainer (not
+ * on restores) and the `movers.repository` volume and mount when missing, so the same Job always gets the
+ * same patch. `inject` when something was added, `unchanged` when all was present (no patch, no
+ * annotation), `skip` for a Job that is not a mover or is malformed. A `repository` volume that points
+ * elsewhere is left alone, with a warning. Copies only the nodes it changes; never writes the request's
+ * object.
+ */
 export const decideMoverJob: AdmissionRule = (snapshot, input) => {
   if (input.operation !== 'CREATE' && input.operation !== 'UPDATE') return skip(RULE, `${input.operation} is not mutated`)
   if (input.kind.group !== 'batch' || input.kind.kind !== 'Job') return skip(RULE, `not a Job (${input.kind.kind})`)

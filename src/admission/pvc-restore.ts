@@ -113,6 +113,14 @@ function decideWithoutImage(ctx: PvcContext, rd: ReplicationDestinationInfo | un
   throw new Error('unreachable')
 }
 
+/**
+ * The /mutate rule for a participating PVC's CREATE (`pvc.selector`, not VolSync's own, with a name):
+ * `restore` when the RD named by `pvc.destinationName` has a VolumeSnapshot `latestImage`; otherwise, by
+ * the catalog's answer at `now` (epoch ms), `wait`/`deny`/`fresh` (`pvc.whenBackupNotReady`,
+ * `pvc.whenCatalogUnknown`), `remove-datasource` for our own dataSourceRef with no backup, or `fresh`. A
+ * user's own data source, any UPDATE and a non-participating PVC are `skip`. `wait` and backup-backed
+ * `deny` carry a pre-warm nudge. Pure: reads only `snapshot`.
+ */
 export function decidePvcCreate(snapshot: Snapshot, input: AdmissionInput, now: number): Decision {
   const pvc = input.object
   if (!pvc) return skip(RULE, 'no object')

@@ -11,6 +11,10 @@ export function repositoryVolume(config: RepositoryConfig): JsonObject | null {
   return null
 }
 
+/**
+ * The mover container's mount of the `repository` volume at `movers.repository.mountPath`; a fresh object
+ * on each call.
+ */
 export function repositoryMount(config: RepositoryConfig): JsonObject {
   return { name: REPOSITORY_VOLUME, mountPath: config.mountPath }
 }

@@ -91,6 +91,13 @@ export function patchOperations(input: AdmissionInput, decision: Decision): fast
   return fastJsonPatch.compare(input.object, decision.mutated)
 }
 
+/**
+ * The AdmissionReview response for `decision`: always `allowed` with the decision's warnings, except a
+ * denial in enforce mode (403 with the denial as message); in enforce mode a `mutated` object becomes a
+ * base64 JSON Patch. In audit mode nothing is patched or denied, and the would-be action is prepended
+ * (mutation) or appended (denial) as a warning. An `internal-error` decision is admitted unchanged in
+ * either mode.
+ */
 export function buildResponse(input: AdmissionInput, decision: Decision, mode: 'enforce' | 'audit'): AdmissionReviewResponse {
   const response: AdmissionResponseBody = { uid: input.uid, allowed: true }
   const warnings = [...decision.warnings]

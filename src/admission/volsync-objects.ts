@@ -65,6 +65,10 @@ export function readSecretValues(secret: JsonObject | undefined): ReadonlyMap<st
   return values
 }
 
+/**
+ * Whether `values` (readSecretValues) hold any `KOPIA_` key: how the Kopia rules tell a Kopia repository
+ * Secret from any other.
+ */
 export function isKopiaSecret(values: ReadonlyMap<string, string | null>): boolean {
   for (const key of values.keys()) if (key.startsWith(KOPIA_KEY_PREFIX)) return true
   return false

@@ -22,14 +22,17 @@ export type ValidationCheck = (snapshot: Snapshot, input: AdmissionInput, now: n
 
 export const NO_FINDINGS: CheckResult = Object.freeze({ findings: Object.freeze([]), nudges: Object.freeze([]) })
 
+/** A core/v1 Secret, by the request's kind (not the object's, which may be absent on DELETE). */
 export function isSecretRequest(input: AdmissionInput): boolean {
   return input.kind.group === '' && input.kind.kind === 'Secret'
 }
 
+/** A volsync.backube ReplicationDestination, by the request's kind, any version. */
 export function isReplicationDestinationRequest(input: AdmissionInput): boolean {
   return input.kind.group === RD_API_GROUP && input.kind.kind === RD_KIND
 }
 
+/** A core/v1 PersistentVolumeClaim, by the request's kind. */
 export function isPvcRequest(input: AdmissionInput): boolean {
   return input.kind.group === '' && input.kind.kind === 'PersistentVolumeClaim'
 }

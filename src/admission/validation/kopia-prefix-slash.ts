@@ -27,6 +27,12 @@ function findStripped(snapshot: Snapshot, where: { bucket: string; prefix: strin
   return null
 }
 
+/**
+ * Finding `kopiaPrefixSlash` for a Kopia Secret whose S3 prefix a catalog source found only without its
+ * trailing slash (diagnostic `kopia-prefix-without-slash` on the same bucket and prefix). Reads the
+ * Secret's values and `snapshot.catalog` diagnostics; the message names the location, never a Secret
+ * value.
+ */
 export function checkKopiaPrefixSlash(snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
   if (!isSecretRequest(input) || !input.object) return []
   const values = readSecretValues(input.object)

@@ -6,6 +6,10 @@ import type { AdmissionInput } from '../decision.ts'
 import { isKopiaSecret, KOPIA_REQUIRED_KEYS, readSecretValues } from '../volsync-objects.ts'
 import { describeObject, isSecretRequest, type Finding } from './finding.ts'
 
+/**
+ * Finding `kopiaSecretKeys` for a Kopia Secret (any `KOPIA_` key) whose KOPIA_REPOSITORY or KOPIA_PASSWORD
+ * is missing or blank. The message names only keys, never values.
+ */
 export function checkKopiaSecretKeys(_snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
   if (!isSecretRequest(input) || !input.object) return []
   const values = readSecretValues(input.object)

@@ -9,6 +9,12 @@ import { asObject, asString } from '../../json.ts'
 import { RD_API_GROUP, RD_KIND, readDataSource } from '../volsync-objects.ts'
 import { describeObject, isPvcRequest, type Finding } from './finding.ts'
 
+/**
+ * Finding `pvcDanglingDataSource` for a PVC CREATE whose dataSourceRef (or dataSource) names a
+ * ReplicationDestination that is absent from `snapshot.cluster` while the catalog, at `now` (epoch ms),
+ * knows no backup for the PVC. Silent until the cluster state has been listed once (`synced`), and when
+ * the backup is known or unknown, since pre-warm may yet create the RD.
+ */
 export function checkPvcDanglingDataSource(snapshot: Snapshot, input: AdmissionInput, now: number): Finding[] {
   if (!isPvcRequest(input) || input.operation !== 'CREATE' || !input.object) return []
   const spec = asObject(input.object.spec)

@@ -16,6 +16,12 @@ function setString(value: unknown): string | undefined {
   return text === '' ? undefined : text
 }
 
+/**
+ * Finding `rdSourceIdentity` for a Kopia ReplicationDestination that sets only one of username/hostname
+ * (VolSync rejects it), or none of them and no `sourceIdentity.sourceName` (it restores the identity
+ * derived from its own name, which is empty when the ReplicationSource is named otherwise). The message
+ * shows the identity it would restore.
+ */
 export function checkRdSourceIdentity(_snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
   if (!isReplicationDestinationRequest(input) || !input.object) return []
   const kopia = asObject(asObject(input.object.spec)?.kopia)

@@ -5,6 +5,10 @@ import type { AdmissionInput } from '../decision.ts'
 import { asObject, asString } from '../../json.ts'
 import { describeObject, isReplicationDestinationRequest, type Finding } from './finding.ts'
 
+/**
+ * Finding `rdTrigger` for a ReplicationDestination with neither a non-empty `spec.trigger.schedule` nor
+ * `manual`: it would restore in a loop.
+ */
 export function checkRdTrigger(_snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
   if (!isReplicationDestinationRequest(input) || !input.object) return []
   const trigger = asObject(asObject(input.object.spec)?.trigger)

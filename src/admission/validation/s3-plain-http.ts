@@ -33,6 +33,11 @@ function displayEndpoint(url: string): string {
   return shown.length > 200 ? `${shown.slice(0, 200)}...` : shown
 }
 
+/**
+ * Finding `s3PlainHttp` for a Kopia S3 Secret with an `http://` endpoint and neither KOPIA_S3_DISABLE_TLS
+ * nor AWS_S3_DISABLE_TLS exactly "true". The message shows the endpoint with any userinfo redacted, and
+ * only the key names of a near-miss flag.
+ */
 export function checkS3PlainHttp(_snapshot: Snapshot, input: AdmissionInput, _now: number): Finding[] {
   if (!isSecretRequest(input) || !input.object) return []
   const values = readSecretValues(input.object)
