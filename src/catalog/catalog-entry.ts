@@ -10,6 +10,10 @@ export interface SnapshotSummary {
   readonly identity?: { readonly username: string; readonly hostname: string }
 }
 
+/**
+ * The CatalogEntry of `namespace`/`pvc` in source `source`, with the summary's optional fields copied only
+ * when set (entries are compared deeply between polls, so an `undefined` field would be a change).
+ */
 export function catalogEntry(source: string, namespace: string, pvc: string, kind: BackupKind, summary: SnapshotSummary): CatalogEntry {
   return {
     namespace, pvc, source, kind, snapshots: summary.snapshots,

@@ -7,6 +7,10 @@ export interface PvcGroup<T> {
   readonly items: readonly T[]
 }
 
+/**
+ * `items` grouped by the PVC `ownerOf` maps each to (null: left out), in first-seen order within a group,
+ * groups sorted by `namespace/pvc`.
+ */
 export function groupByPvc<T>(items: Iterable<T>, ownerOf: (item: T) => { namespace: string; pvc: string } | null): PvcGroup<T>[] {
   const groups = new Map<string, { namespace: string; pvc: string; items: T[] }>()
   for (const item of items) {

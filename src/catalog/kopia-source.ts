@@ -48,6 +48,13 @@ export function kopiaNoBackupsDiagnostic(result: KopiaPollResult, location: stri
   }
 }
 
+/**
+ * The catalog source of one shared Kopia repository: each poll reads `passwordFile` (SecretFileError when
+ * unreadable or empty), opens the repository once per password (a rotated Secret reopens it), reads its
+ * snapshot manifests from S3 or the directory, and gives one entry per PVC that `identity` maps a source
+ * to. A poll with no entry carries a `kopia-no-backups` diagnostic. Throws (KopiaError, storage errors)
+ * when the repository cannot be read; the poller keeps the last entries.
+ */
 export function kopiaSource(config: KopiaSourceConfig): CatalogSource {
   // Kopia uses its S3 prefix verbatim ("snapshot-" is a valid prefix), unlike the per-PVC layouts.
   const store = storeFor(config, false)

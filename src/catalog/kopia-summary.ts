@@ -3,6 +3,11 @@
 import type { KopiaSourceSnapshots } from '../kopia/repository.ts'
 import type { SnapshotSummary } from './catalog-entry.ts'
 
+/**
+ * One PVC's summary over its Kopia sources: the snapshot count summed, and the newest snapshot's start
+ * time (normalized to millisecond UTC, like every other source), size and identity. No source: `{
+ * snapshots: 0 }`, which is no backup.
+ */
 export function summarizeKopiaSources(sources: readonly KopiaSourceSnapshots[]): SnapshotSummary {
   let count = 0
   let newestSource: KopiaSourceSnapshots | undefined

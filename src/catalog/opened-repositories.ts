@@ -2,6 +2,10 @@
 // them), by name: reused while the password from the Secret stays the same, reopened when it
 // changes (a rotated Secret), dropped when opening or reading fails.
 
+/**
+ * Opened repositories of one source by key (`namespace/pvc`, or '' for a shared repository), each with the
+ * password it was opened with. Not shared between sources; in memory only.
+ */
 export class OpenedRepositories<T> {
   readonly #opened = new Map<string, { readonly password: string; readonly value: T }>()
 

@@ -52,6 +52,12 @@ interface Slot {
   readonly retired: AbortController
 }
 
+/**
+ * Polls the catalog sources (each on its own timer, `intervalMs` apart, backing off after failures; one
+ * poll is cut at `timeoutMs`, default 120 s) and hands `publish` a new frozen CatalogState after every
+ * attempt. A failure keeps the source's last entries and is logged at warn with `{ err }`. Starts nothing
+ * until `run` or `pollAll`; the schedule's timers are unref'd, a poll's timeout is not.
+ */
 export class CatalogPoller {
   readonly #publish: (catalog: CatalogState) => void
   readonly #options: PollerOptions

@@ -34,6 +34,12 @@ export function resticSnapshotOwner(identity: ResticSourceConfig['identity']): (
   ])
 }
 
+/**
+ * The catalog source of one shared restic repository: each poll reads `passwordFile` (SecretFileError when
+ * unreadable or empty), opens the repository once per password (keys derived through the shared
+ * `resticKeys` cache), lists its snapshots and gives one entry per PVC that `identity` maps snapshots to.
+ * Throws (ResticError, storage errors) when it cannot be read; the poller keeps the last entries.
+ */
 export function resticSource(config: ResticSourceConfig, context: { readonly resticKeys: ResticKeyCache }): CatalogSource {
   const store = storeFor(config, true)
   const ownerOf = resticSnapshotOwner(config.identity)

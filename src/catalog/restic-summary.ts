@@ -2,6 +2,10 @@
 import type { ResticSnapshot } from '../restic/repository.ts'
 import type { SnapshotSummary } from './catalog-entry.ts'
 
+/**
+ * One PVC's summary over its restic snapshots: the count, and the newest's time (as UTC ISO, since restic
+ * writes the host's offset) and size. No snapshot: `{ snapshots: 0 }`, which is no backup.
+ */
 export function summarizeResticSnapshots(snapshots: readonly ResticSnapshot[]): SnapshotSummary {
   let newest: ResticSnapshot | undefined
   for (const s of snapshots) if (newest === undefined || s.timeMs > newest.timeMs) newest = s

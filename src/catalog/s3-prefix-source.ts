@@ -38,6 +38,15 @@ function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: str
   return { bucket: config.s3.bucket, prefix: `${root}${keyPrefix}`.replace(/\/$/, '') }
 }
 
+/**
+ * The catalog source of per-PVC repositories at `<prefix><namespace>/<pvc>/`, restic or Kopia, on S3 or in
+ * a directory. Each poll reads the configured password files (SecretFileError), lists namespaces and PVCs
+ * (`concurrency` at a time), and gives one entry per repository holding a snapshot: exact times and sizes
+ * with the password, the snapshot files' count and upload time without (restic), `snapshots: null` without
+ * the Kopia password. An unreadable repository is an entry plus a `repository-unreadable` diagnostic; a
+ * Kopia format blob beside a PVC folder is a `kopia-prefix-without-slash` diagnostic. A storage outage
+ * throws, failing the whole poll.
+ */
 export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixContext): CatalogSource {
   const store = storeFor(config, true)
   // Opened repositories survive across polls: their snapshot files are read once.

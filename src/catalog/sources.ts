@@ -12,10 +12,12 @@ export interface SourceContext {
   readonly resticKeys: ResticKeyCache
 }
 
+/** A fresh context, made once per process and kept across config reloads. */
 export function createSourceContext(): SourceContext {
   return { resticKeys: new ResticKeyCache() }
 }
 
+/** The source for one `catalog.sources` entry. Opens nothing: every read happens in its `poll`. */
 export function createSource(config: CatalogSourceConfig, context: SourceContext): CatalogSource {
   switch (config.type) {
     case 'static':

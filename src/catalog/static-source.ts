@@ -3,6 +3,7 @@ import type { StaticSourceConfig } from '../config/schema.ts'
 import type { CatalogEntry } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
 
+/** A source whose every poll returns the config's `backups` as frozen entries of kind `static`; reads nothing. */
 export function staticSource(config: StaticSourceConfig): CatalogSource {
   const entries: readonly CatalogEntry[] = Object.freeze(config.backups.map((b) => Object.freeze({
     namespace: b.namespace,
