@@ -25,6 +25,11 @@ function stringMap(value: unknown): Record<string, string> {
   return out
 }
 
+/**
+ * What admission and pre-warm read of a ReplicationDestination: `status.latestImage`, the `copyMethod` of
+ * whichever mover block is set, the manual trigger and `status.lastManualSync`, and its labels. Empty
+ * strings read as absent.
+ */
 export function replicationDestination(o: Obj, namespace: string, name: string): ReplicationDestinationInfo {
   const spec = asObject(o.spec)
   let copyMethod: string | null = null
@@ -50,6 +55,10 @@ function typedReference(value: unknown): TypedReference | null {
   return apiGroup ? { apiGroup, kind, name } : { kind, name }
 }
 
+/**
+ * What the missed-restore guard reads of a PVC: uid, labels, annotations, `dataSourceRef` (else
+ * `dataSource`), and `createdAt` as epoch ms (null when the timestamp is missing or unparsable).
+ */
 export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
   const metadata = asObject(o.metadata)
   const spec = asObject(o.spec)
@@ -65,6 +74,10 @@ export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
   }
 }
 
+/**
+ * What the missed-restore guard reads of a ReplicationSource: its `sourcePVC`, whether `spec.paused` is
+ * exactly true, and its annotations.
+ */
 export function replicationSourceInfo(o: Obj, namespace: string, name: string): ReplicationSourceInfo {
   const spec = asObject(o.spec)
   return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(asObject(o.metadata)?.annotations) }

@@ -65,6 +65,13 @@ export function backoffDelay(failures: number, options: BackoffOptions = {}, ran
   return Math.round(step / 2 + (random() * step) / 2)
 }
 
+/**
+ * One list+watch of one resource across all namespaces, kept as `reduce`d entries by `namespace/name`.
+ * `start` runs it in the background until `stop`: a failed list or watch retries with `backoffDelay`, a
+ * 410 Gone or a silent watch (`watchdogMs`) relists, and every `relistMs` it relists anyway. Every change
+ * calls `onChange` synchronously; errors are logged at warn with `{ err }` and reported in `health()`,
+ * never thrown. Reads the API server with the kubeconfig's credentials; writes nothing.
+ */
 export class InformerSupervisor<T> {
   readonly #kc: KubeConfig
   readonly #o: InformerOptions<T>

@@ -8,6 +8,7 @@ import { asObject, type JsonObject } from '../json.ts'
 /** A Kubernetes object (or list, or Status) as raw JSON. */
 export type KubeObject = JsonObject
 
+/** A non-empty string, else undefined: Kubernetes leaves unset fields empty as often as it omits them. */
 export function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }

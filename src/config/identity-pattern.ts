@@ -20,6 +20,11 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+/**
+ * A matcher for a pattern such as `/data/{{namespace}}/{{pvc}}`: the literal parts must match exactly,
+ * each variable a Kubernetes name (no '/', not empty), and a variable used twice the same text both times.
+ * Never throws: any other `{{...}}` is literal text.
+ */
 export function compileIdentityPattern(source: string): IdentityPattern {
   const variables: Array<'namespace' | 'pvc'> = []
   let regex = '^'

@@ -5,6 +5,10 @@ import { parseDocument } from 'yaml'
 import { compileIdentityPattern } from './identity-pattern.ts'
 import { CATALOG_SOURCE_TYPES, Config, type S3LocationConfig } from './schema.ts'
 
+/**
+ * An invalid or unreadable config: its message is one line naming the file and, for a bad key, the key
+ * path, shown as is to the user (CLI exit 2, or a rejected reload).
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
@@ -132,6 +136,10 @@ export function parseConfig(text: string, origin = 'config'): Config {
   return Object.freeze(value)
 }
 
+/**
+ * Reads `file` synchronously and parses it (parseConfig). Throws ConfigError when it cannot be read (with
+ * the errno code) or is invalid.
+ */
 export function loadConfigFile(file: string): Config {
   let text: string
   try {

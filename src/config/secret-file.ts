@@ -2,6 +2,7 @@
 // takes effect without a restart. The content never reaches a log or an error message.
 import { readFile } from 'node:fs/promises'
 
+/** A password file that cannot be read or is empty; the message names the config key and the file, never content. */
 export class SecretFileError extends Error {
   override readonly name = 'SecretFileError'
 }

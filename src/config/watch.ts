@@ -18,6 +18,12 @@ export interface ConfigWatchEvents {
   rejected(error: Error): void
 }
 
+/**
+ * Watches the config file from `start` until `stop`: on a change (fs events on its directory, debounced
+ * 100 ms, and a poll every `pollMs`) it re-reads and re-validates it, and calls `changed` with a new
+ * config that differs deeply from the current one, or `rejected` once per distinct error (unreadable,
+ * empty, invalid), keeping the last good config. Reads the file; writes nothing.
+ */
 export class ConfigWatcher {
   readonly #file: string
   readonly #events: ConfigWatchEvents
