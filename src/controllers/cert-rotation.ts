@@ -65,6 +65,14 @@ export interface ReconcileResult {
   readonly missing: readonly string[]
 }
 
+/**
+ * Self-managed webhook TLS in one Secret (`namespace`/`secretName`): every replica reads it (`start`, then
+ * every `checkIntervalMs`) and hands a usable pair to `onCertificate`; the Lease holder (`lead`) also
+ * creates or renews the CA and serving certificate, writes the Secret (409: read and decide again), and
+ * patches the CA bundle into the named webhook configurations. Failures are logged with `{ err }` and
+ * retried, never thrown from the loops; private keys are never logged. The constructor throws on an
+ * inconsistent validity/renewal policy.
+ */
 export class CertRotation {
   readonly #core: CoreV1Api
   readonly #admission: AdmissionregistrationV1Api

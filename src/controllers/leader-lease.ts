@@ -31,6 +31,14 @@ export interface LeaderLeaseOptions {
 
 type Attempt = { readonly ok: true } | { readonly ok: false; readonly holder?: string }
 
+/**
+ * Leader election on the Lease `namespace`/`name` with client-go's semantics: `start` tries to acquire or
+ * renew every `retryPeriodMs`; on winning it calls `onStartedLeading` with a signal that is aborted,
+ * before anything else happens, when the Lease is lost, not renewed within `renewDeadlineMs` (a watchdog
+ * on real time, even if a request hangs) or on `stop`. API errors are logged and retried, never thrown.
+ * `stop` waits for the leader work, then releases the Lease (a failed release is only logged: it expires
+ * by itself).
+ */
 export class LeaderLease {
   readonly #api: CoordinationV1Api
   readonly #namespace: string

@@ -7,6 +7,10 @@ export function leaseDurationSeconds(ms: number): number {
   return Math.max(1, Math.ceil(ms / 1000))
 }
 
+/**
+ * The Lease a candidate creates when none exists: held by `identity` from `now` (epoch ms, written as
+ * MicroTime), `durationSeconds` long, no transitions yet.
+ */
 export function newLease(namespace: string, name: string, identity: string, durationSeconds: number, now: number): V1Lease {
   return {
     metadata: { name, namespace },

@@ -15,6 +15,11 @@ export interface MissedRestore {
   readonly message: string
 }
 
+/**
+ * Participating PVCs (`pvc.selector`) created without a data source after the newest snapshot of a backup
+ * the catalog knows at `now` (epoch ms): they probably started empty. Sorted by namespace/name; empty
+ * until the cluster state has been listed once. Pure: reads only `snapshot`.
+ */
 export function findMissedRestores(snapshot: Snapshot, now: number): MissedRestore[] {
   const { config, cluster, catalog } = snapshot
   const missed: MissedRestore[] = []

@@ -60,6 +60,13 @@ function moverOf(entry: CatalogEntry, template: Json): 'kopia' | 'restic' {
   return isObject(template.restic) && !isObject(template.kopia) ? 'restic' : 'kopia'
 }
 
+/**
+ * The ReplicationDestination pre-warm creates for `entry`'s PVC: `prewarm.template` with
+ * `{{pvc}}`/`{{namespace}}` rendered, under our managed-by and pre-warm labels and a backup annotation,
+ * with `trigger.manual: manual`, `copyMethod: Snapshot`, the larger of the template's capacity and the
+ * backup's size (rounded up to whole Gi), and, for Kopia, the backup's identity as `sourceIdentity`. The
+ * generated fields win over the template's. Pure.
+ */
 export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: string, manual: string): Json {
   const vars = { pvc: entry.pvc, namespace: entry.namespace }
   const template = renderTemplate(snapshot.config.prewarm.template, vars) as Json

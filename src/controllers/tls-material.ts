@@ -46,6 +46,10 @@ export interface TlsPlan {
   readonly reasons: readonly string[]
 }
 
+/**
+ * What a TLS Secret's `data` holds, base64-decoded; empty or missing keys read as undefined and the bundle
+ * as the certificates found in `ca.crt`. Holds private keys: never log the result.
+ */
 export function readTlsSecretData(data: Readonly<Record<string, string>> | undefined): StoredTls {
   const text = (key: string): string | undefined => {
     const value = data?.[key]
@@ -54,6 +58,7 @@ export function readTlsSecretData(data: Readonly<Record<string, string>> | undef
   return { caBundle: splitPemCertificates(text(SECRET_KEYS.caBundle) ?? ''), caKey: text(SECRET_KEYS.caKey), cert: text(SECRET_KEYS.cert), key: text(SECRET_KEYS.key) }
 }
 
+/** The Secret `data` (base64 values under tls.crt, tls.key, ca.crt, ca.key) for `material`; holds private keys. */
 export function tlsSecretData(material: TlsMaterial): Record<string, string> {
   const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
   return {
@@ -64,6 +69,10 @@ export function tlsSecretData(material: TlsMaterial): Record<string, string> {
   }
 }
 
+/**
+ * The trust bundle as one PEM text: the certificates are already newline-terminated
+ * (splitPemCertificates), so joined with nothing.
+ */
 export function caBundlePem(bundle: readonly string[]): string {
   return bundle.join('')
 }
@@ -84,6 +93,14 @@ export function pairMatches(cert: string | undefined, key: string | undefined): 
   return x509 !== undefined && keyMatches(x509, key)
 }
 
+/**
+ * What the Secret should hold at `now` (epoch ms), and why it must be written (no reason: leave it as is).
+ * Issues a new CA when it is missing, does not match its key or is due (`caRenewBeforeMs`, else a third of
+ * its lifetime); keeps older CAs in the bundle until they expire; reissues the serving certificate when
+ * missing, mismatched, not signed by a trusted CA, named differently than the policy, expired, or due (not
+ * in the same pass as a CA renewal, so the new CA reaches every caBundle first). Generates keys when
+ * issuing (CPU-bound, synchronous); reads and writes nothing else.
+ */
 export function planTls(stored: StoredTls, policy: IssuePolicy, now: number): TlsPlan {
   const reasons: string[] = []
   const stale = stored.caBundle.map((pem) => ({ pem, x509: parse(pem) }))

@@ -55,6 +55,13 @@ export function caBundlePatch(configuration: WebhookConfiguration, caBundle: str
   return [{ op: 'test', path: '/metadata/resourceVersion', value: configuration.metadata?.resourceVersion }, ...changes]
 }
 
+/**
+ * Writes `caBundle` (base64 PEM) into every webhook of the named mutating and validating configurations,
+ * one after another: each is read, then patched only if some webhook lacks it, with a resourceVersion test
+ * so a concurrent change (409/422) means read and patch again, up to 3 times. A configuration that does
+ * not exist is listed in `missing`, not an error; any other API error is thrown, and so is
+ * `signal`'s reason when it aborts before a patch.
+ */
 export async function syncCaBundles(api: AdmissionregistrationV1Api, names: WebhookConfigurationNames, caBundle: string, signal?: AbortSignal): Promise<CaBundleSyncResult> {
   const mutating: ConfigurationAccess = {
     kind: 'mutatingwebhookconfigurations',
