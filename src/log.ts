@@ -15,6 +15,10 @@ export const REDACT_PATHS = [
   'tls.key', 'pair.key', 'material.key', 'material.caKey', 'caKey', 'keyPem', '*.keyPem', 'privateKey', '*.privateKey',
 ]
 
+/**
+ * The process's pino logger at `level`, writing JSON lines to `destination` (default stdout), with every
+ * REDACT_PATHS field replaced by "[redacted]".
+ */
 export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
   const options = { level, base: { name: 'volsync-autorestore' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }
   return destination ? pino(options, destination) : pino(options)

@@ -36,6 +36,11 @@ function widths(value: unknown): number[] | null {
   return Array.isArray(value) && value.every((w) => Number.isInteger(w) && w > 0) ? (value as number[]) : null
 }
 
+/**
+ * The shard parameters of a `.shards` file (JSON: `default` widths, `maxNonShardedLength`, `overrides` by
+ * prefix); null when the bytes are not such a document, so the caller can report the file rather than
+ * throw.
+ */
 export function parseShards(bytes: Buffer): ShardParameters | null {
   let json: unknown
   try {
@@ -73,6 +78,11 @@ export function shardedKey(params: ShardParameters, blobId: string): string {
   return dirs.join('/')
 }
 
+/**
+ * A kopia directory repository: blob `<id>` is the file `<shard>/<shard>/<rest>.f` per `params`. Listing
+ * reads the whole shard tree under the prefix's first character (recursive), and takes IDs from the paths
+ * found, not from `params`.
+ */
 export class ShardedLayout implements BlobLayout {
   readonly description: string
   readonly #store: BlobStore
@@ -102,6 +112,7 @@ export class ShardedLayout implements BlobLayout {
   }
 }
 
+/** An object store repository (S3): blob `<id>` is the key `keyPrefix + id`, listed one level deep (delimiter '/'). */
 export class FlatLayout implements BlobLayout {
   readonly description = 'flat'
   readonly #store: BlobStore

@@ -14,6 +14,12 @@ const CIPHERS: Readonly<Record<string, 'aes-256-gcm' | 'chacha20-poly1305'>> = {
   'CHACHA20-POLY1305-HMAC-SHA256': 'chacha20-poly1305',
 }
 
+/**
+ * Opens kopia's per-content boxes (contents in packs, index blobs) with the repository's master key:
+ * `open` returns null, never throws, when a box does not authenticate. The constructor throws on an
+ * encryption other than AES256-GCM-HMAC-SHA256 and CHACHA20-POLY1305-HMAC-SHA256. Holds key material:
+ * never log it.
+ */
 export class ContentDecryptor {
   readonly #cipher: 'aes-256-gcm' | 'chacha20-poly1305'
   readonly #keyDerivationSecret: Buffer

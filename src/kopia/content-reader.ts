@@ -27,6 +27,10 @@ interface Span {
   readonly entries: IndexEntry[]
 }
 
+/**
+ * Groups contents by pack and merges neighbours (gap at most 256 KiB, span at most 32 MiB, offsets in
+ * bytes) into one range read each, so reading many small manifests costs few requests. Pure.
+ */
 export function planSpans(entries: readonly IndexEntry[]): Span[] {
   const byPack = new Map<string, IndexEntry[]>()
   for (const e of entries) {

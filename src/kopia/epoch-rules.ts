@@ -49,6 +49,7 @@ export function completeSets<T extends Named>(blobs: readonly T[]): T[][] {
   return complete
 }
 
+/** The first complete set of compaction outputs in listing order (completeSets), or null when none is complete yet. */
 export function firstCompleteSet<T extends Named>(blobs: readonly T[]): T[] | null {
   return completeSets(blobs)[0] ?? null
 }

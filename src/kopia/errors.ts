@@ -10,6 +10,12 @@ export type KopiaErrorCode =
   | 'not-a-repository' // no kopia.repository at this location
   | 'changed' // the location now holds a different repository
 
+/**
+ * Every failure of the Kopia reader, with a `code` callers branch on (the repository retries `missing` and
+ * `upgrading`; the catalog tells a KopiaError, one unreadable repository, from a storage outage, which is
+ * not one) and a message that starts with the repository location and blob; never a password or key, so it
+ * may be logged as is.
+ */
 export class KopiaError extends Error {
   override readonly name = 'KopiaError'
   readonly code: KopiaErrorCode
@@ -31,10 +37,12 @@ export interface BlobContext {
   readonly blobId: string
 }
 
+/** A KopiaError `corrupt` for the blob in `ctx`: bytes that do not parse or authenticate. */
 export function corrupt(ctx: BlobContext, message: string, cause?: unknown): KopiaError {
   return new KopiaError('corrupt', ctx.location, message, cause === undefined ? { blobId: ctx.blobId } : { blobId: ctx.blobId, cause })
 }
 
+/** A KopiaError `unsupported` for the blob in `ctx`: a feature this reader deliberately does not implement. */
 export function unsupported(ctx: BlobContext, message: string): KopiaError {
   return new KopiaError('unsupported', ctx.location, message, { blobId: ctx.blobId })
 }

@@ -51,6 +51,11 @@ function base64Field(obj: JsonObject, field: string, ctx: BlobContext): Buffer {
   return Buffer.from(value, 'base64')
 }
 
+/**
+ * The outer kopia.repository JSON (uniqueID, key algorithm, encryption, encrypted parameters); nothing is
+ * decrypted yet. Throws KopiaError `corrupt` for bytes that are not such JSON or a field that is not
+ * base64.
+ */
 export function parseFormatBlob(bytes: Buffer, ctx: BlobContext): FormatBlob {
   let json: unknown
   try {
@@ -163,6 +168,10 @@ export function isUpgradeLocked(lock: UpgradeLock | undefined, nowMs: number): b
   return nowMs >= lock.creationMs + (lock.advanceNoticeNs - drainNs) / 1e6
 }
 
+/**
+ * The KopiaError `upgrading` for a held upgrade lock, with the lock's message when it has one; the caller
+ * retries later, as kopia would wait.
+ */
 export function upgradeLockedError(lock: UpgradeLock, location: string): KopiaError {
   const detail = lock.message === '' ? '' : ` (${lock.message})`
   return new KopiaError('upgrading', location, `a repository upgrade is in progress${detail}; retry after it finishes`, { blobId: FORMAT_BLOB_ID })

@@ -11,6 +11,11 @@ const VALUE_SIZE = 20
 /** Written as the key size of an index with no entries (compaction can remove everything). */
 const EMPTY_KEY_SIZE = 255
 
+/**
+ * A view over a decrypted v1 index blob: entries are decoded when looked up, not copied (a pack name
+ * outside the blob throws then). Throws KopiaError `corrupt` when the header is invalid or the declared
+ * entries do not fit in `data`.
+ */
 export function openIndexV1(data: Buffer, ctx: BlobContext): ParsedIndex {
   if (data.length < HEADER_SIZE) throw corrupt(ctx, `index v1 is ${data.length} bytes, shorter than its header`)
   if (data[0] !== 1) throw corrupt(ctx, `index version byte is ${data[0]}, not 1`)

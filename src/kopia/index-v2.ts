@@ -17,6 +17,10 @@ interface FormatInfo {
   readonly encryptionKeyId: number
 }
 
+/**
+ * A view over a decrypted v2 index blob: entries are decoded when looked up, not copied. Throws KopiaError
+ * `corrupt` when the header is invalid, the stride is too big or the declared tables do not fit in `data`.
+ */
 export function openIndexV2(data: Buffer, ctx: BlobContext): ParsedIndex {
   if (data.length < HEADER_SIZE) throw corrupt(ctx, `index v2 is ${data.length} bytes, shorter than its header`)
   if (data[0] !== 2) throw corrupt(ctx, `index version byte is ${data[0]}, not 2`)

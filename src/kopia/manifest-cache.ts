@@ -24,6 +24,11 @@ const EMPTY: ManifestsView = {
   snapshots: { complete: 0, incomplete: 0, unreadable: 0, sources: 0 },
 }
 
+/**
+ * The decoded manifest records of one repository's live manifest contents, kept across polls in memory:
+ * `update` reads only contents it has not read (from packs, through PackAccess) and forgets those no
+ * longer live.
+ */
 export class ManifestCache {
   readonly #records = new Map<string, readonly ManifestRecord[]>()
   #liveSignature: string | undefined

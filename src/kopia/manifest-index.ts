@@ -36,6 +36,11 @@ const NOTHING_READ: Pick<IndexView, 'index' | 'manifestContents'> = {
   manifestContents: { ids: 0, live: 0, packs: 0 },
 }
 
+/**
+ * The manifest entries of one repository's current index blobs (epoch or legacy format), kept across polls
+ * in memory: `refresh` lists the index blobs, reads only the new ones, and forgets blobs that left
+ * storage.
+ */
 export class ManifestIndex {
   readonly #access: PackAccess
   readonly #epochEnabled: boolean

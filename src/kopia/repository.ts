@@ -66,6 +66,13 @@ async function readFormat(store: BlobStore, layout: BlobLayout, password: string
   return { bytes, blob, format: await unlockFormat(blob, password, ctx, signal) }
 }
 
+/**
+ * A Kopia repository opened read-only with its password, over a BlobStore: `open` reads and decrypts
+ * kopia.repository (deriving the key on the threadpool), `poll` reads the index and manifests
+ * incrementally and returns the newest complete snapshot per source. Re-reads kopia.repository every
+ * `formatRefreshMs` (15 min) to follow a password change, an upgrade or a replaced repository. Holds the
+ * password and master key in memory; never log the instance.
+ */
 export class KopiaRepository {
   readonly location: string
   /** Hex of the repository's uniqueID (as `kopia repository status` shows it). */
@@ -95,6 +102,11 @@ export class KopiaRepository {
     this.#index = new ManifestIndex(this.#access, opened.format.epochEnabled)
   }
 
+  /**
+   * Detects the layout (unless `options.layout` is given) and unlocks kopia.repository with `password`.
+   * Throws KopiaError `not-a-repository`, `wrong-password`, `unsupported` or `corrupt`, the store's error,
+   * or the signal's abort.
+   */
   static async open(store: BlobStore, password: string, options: KopiaOpenOptions = {}): Promise<KopiaRepository> {
     const layout = options.layout ?? (await detectLayout(store, options.signal))
     const opened = await readFormat(store, layout, password, options.signal)

@@ -31,7 +31,11 @@ function daysFromCivil(year: number, month: number, day: number): number {
 
 const MONTH_DAYS = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
-// Hand-rolled rather than a regex and a Date: a poll parses three times per manifest.
+/**
+ * An RFC 3339 timestamp (`T` or `t`, `Z`/`z` or `±hh:mm`, up to nine fraction digits) as seconds and
+ * nanoseconds since the epoch; null when it is not one, including impossible dates. Hand-rolled rather
+ * than a regex and a Date: a poll parses three times per manifest.
+ */
 export function parseRfc3339(text: string): Instant | null {
   if (text.length < 20 || text[4] !== '-' || text[7] !== '-' || (text[10] !== 'T' && text[10] !== 't') || text[13] !== ':' || text[16] !== ':') return null
   const year = digits(text, 0, 4)
@@ -64,6 +68,7 @@ export function parseRfc3339(text: string): Instant | null {
   return { seconds: daysFromCivil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second - offset, nanos }
 }
 
+/** -1, 0 or 1 as `a` is before, equal to or after `b`: a comparator for sort. */
 export function compareInstants(a: Instant, b: Instant): number {
   if (a.seconds !== b.seconds) return a.seconds < b.seconds ? -1 : 1
   return a.nanos === b.nanos ? 0 : a.nanos < b.nanos ? -1 : 1

@@ -12,6 +12,11 @@ export type ConfigResult =
   | { readonly ok: true; readonly config: ResticConfig }
   | { readonly ok: false; readonly code: 'unsupported' | 'invalid'; readonly problem: string }
 
+/**
+ * The decrypted `config` file's version (1 or 2) and ID, or why it is not usable: `unsupported` for
+ * another version (restic would refuse it too), `invalid` for anything else. Never throws; the caller
+ * turns a failure into a ResticError naming the file.
+ */
 export function decodeConfig(json: unknown): ConfigResult {
   if (typeof json !== 'object' || json === null || Array.isArray(json)) return { ok: false, code: 'invalid', problem: 'not a JSON object' }
   const { version, id } = json as Record<string, unknown>

@@ -19,6 +19,11 @@ export type ResticErrorCode =
   /** The blob store failed (network, permissions). */
   | 'storage'
 
+/**
+ * Every failure of the restic reader, with a `code` callers branch on (in an s3-prefix source `storage`
+ * fails the whole poll, any other code makes one repository unreadable) and a message that names the
+ * repository and file, never a password or key.
+ */
 export class ResticError extends Error {
   override readonly name = 'ResticError'
   readonly code: ResticErrorCode

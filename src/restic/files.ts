@@ -7,6 +7,10 @@ import { ResticError } from './errors.ts'
 /** Names of everything but `config`: the lower-case hex SHA-256 of the file's content. */
 const STORAGE_ID = /^[0-9a-f]{64}$/
 
+/**
+ * Whether `name` is a restic storage ID (64 lower-case hex digits); other files in a repository directory
+ * (temporary uploads, stray files) are not restic's.
+ */
 export function isStorageId(name: string): boolean {
   return STORAGE_ID.test(name)
 }

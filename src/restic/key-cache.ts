@@ -11,6 +11,12 @@ export interface ResticKeyCacheOptions {
   readonly maxEntries?: number
 }
 
+/**
+ * What scrypt found, per repository location, key file and password (HMAC'd with a per-process secret,
+ * never stored as is): the master keys, or null for "this password does not open it". In memory, least
+ * recently used dropped beyond `maxEntries`. Holds key material: never log it. The constructor throws
+ * RangeError for a `maxEntries` that is not a positive integer.
+ */
 export class ResticKeyCache {
   readonly #entries = new Map<string, CipherKeys | null>()
   readonly #maxEntries: number

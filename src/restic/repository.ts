@@ -25,6 +25,11 @@ export interface ResticOpenOptions {
 /** Snapshot files read at once: they are tiny, so latency (S3) is all that matters. */
 const SNAPSHOT_READ_CONCURRENCY = 8
 
+/**
+ * A restic repository opened read-only with its password, over a BlobStore: `open` finds the key file the
+ * password opens and reads `config`; `listSnapshots` reads only snapshot files it has not read before
+ * (kept in memory by ID). Holds the master keys; never log the instance.
+ */
 export class ResticRepository {
   /** The store's location, for messages. */
   readonly location: string
