@@ -414,53 +414,56 @@ t.test('serve --kubeconfig FILE overrides kube.kubeconfig of the config', async 
   t.match(unknown.stderr, /Unknown option '--kubeconfg'/)
 })
 
-// Spawned: what a shell sees, and which modules a command loads.
+// Spawned: what a shell sees, and which modules a command loads. The children run side by side.
+t.test('spawned', async (t) => {
+  t.jobs = 3
 
-t.test('spawned: --help loads nothing but main.ts; --version; bad usage exits 2', async (t) => {
-  const [help, version, bad] = await Promise.all([
-    spawnCli(t, ['--help'], { recordModules: true }),
-    spawnCli(t, ['--version']),
-    spawnCli(t, ['review', '--frobnicate', example('pvc-restore')]),
-  ])
-  t.equal(help.code, 0, '--help: exit 0')
-  t.match(help.stdout, /^usage: volsync-autorestore <command> \[options\]/)
-  t.equal(help.stderr, '')
-  t.strictSame(loadedFrom(help.modules), { src: ['src/commands/usage-error.ts', 'src/main.ts'], packages: [] }, '--help: main.ts and its exit codes, no package')
-  t.equal(version.code, 0)
-  t.equal(version.stdout, `${VERSION}\n`)
-  t.equal(bad.code, 2, 'unknown option: exit 2')
-  t.match(bad.stderr, /^volsync-autorestore: Unknown option '--frobnicate'[^\n]*\n$/, 'one line naming the option')
-  t.equal(bad.stdout, '')
-})
+  t.test('--help loads nothing but main.ts; --version; bad usage exits 2', async (t) => {
+    const [help, version, bad] = await Promise.all([
+      spawnCli(t, ['--help'], { recordModules: true }),
+      spawnCli(t, ['--version']),
+      spawnCli(t, ['review', '--frobnicate', example('pvc-restore')]),
+    ])
+    t.equal(help.code, 0, '--help: exit 0')
+    t.match(help.stdout, /^usage: volsync-autorestore <command> \[options\]/)
+    t.equal(help.stderr, '')
+    t.strictSame(loadedFrom(help.modules), { src: ['src/commands/usage-error.ts', 'src/main.ts'], packages: [] }, '--help: main.ts and its exit codes, no package')
+    t.equal(version.code, 0)
+    t.equal(version.stdout, `${VERSION}\n`)
+    t.equal(bad.code, 2, 'unknown option: exit 2')
+    t.match(bad.stderr, /^volsync-autorestore: Unknown option '--frobnicate'[^\n]*\n$/, 'one line naming the option')
+    t.equal(bad.stdout, '')
+  })
 
-t.test('spawned: review on the embedded default loads neither the AWS SDK nor the Kubernetes client', async (t) => {
-  const run = await spawnCli(t, ['review', '--explain', example('pvc-wait'), ...CONFIG], { recordModules: true })
-  t.equal(run.code, 0, run.stderr)
-  t.equal(run.stderr, '')
-  const output = JSON.parse(run.stdout) as ReviewResponse & { explain: { decision: string } }
-  t.equal(output.explain.decision, 'wait')
-  t.match(output.response.warnings, [/sonarr/])
-  const { src, packages } = loadedFrom(run.modules)
-  t.ok(src.includes('src/commands/review.ts'), 'the review command was loaded (the recorder works)')
-  for (const heavy of ['@aws-sdk/client-s3', '@kubernetes/client-node', 'fastify', 'prom-client', 'node-forge']) {
-    t.notOk(packages.includes(heavy), `${heavy} not loaded`)
-  }
-  t.notOk(packages.some((p) => p.startsWith('@aws-sdk/') || p.startsWith('@smithy/')), 'no part of the AWS SDK')
-  t.strictSame(src.filter((path) => /^src\/(server|controllers|cluster\/api|tls)\b/.test(path)), [], 'no server, controller, API-server or certificate module')
-})
+  t.test('review on the embedded default loads neither the AWS SDK nor the Kubernetes client', async (t) => {
+    const run = await spawnCli(t, ['review', '--explain', example('pvc-wait'), ...CONFIG], { recordModules: true })
+    t.equal(run.code, 0, run.stderr)
+    t.equal(run.stderr, '')
+    const output = JSON.parse(run.stdout) as ReviewResponse & { explain: { decision: string } }
+    t.equal(output.explain.decision, 'wait')
+    t.match(output.response.warnings, [/sonarr/])
+    const { src, packages } = loadedFrom(run.modules)
+    t.ok(src.includes('src/commands/review.ts'), 'the review command was loaded (the recorder works)')
+    for (const heavy of ['@aws-sdk/client-s3', '@kubernetes/client-node', 'fastify', 'prom-client', 'node-forge']) {
+      t.notOk(packages.includes(heavy), `${heavy} not loaded`)
+    }
+    t.notOk(packages.some((p) => p.startsWith('@aws-sdk/') || p.startsWith('@smithy/')), 'no part of the AWS SDK')
+    t.strictSame(src.filter((path) => /^src\/(server|controllers|cluster\/api|tls)\b/.test(path)), [], 'no server, controller, API-server or certificate module')
+  })
 
-t.test('spawned: serve with its webhook port in use exits 1 by itself, with the reason', async (t) => {
-  const busy = createServer()
-  await new Promise<void>((listening) => busy.listen(0, '127.0.0.1', listening))
-  t.teardown(() => new Promise<void>((closed) => busy.close(() => closed())))
-  const port = (busy.address() as AddressInfo).port
-  const dir = await tempDir(t, 'serve-busy')
-  const certs = await makeCertificates(dir)
-  const yaml = (await exampleConfigYaml({ certs })).replace(/^ {2}port: 0$/m, `  port: ${port}`)
-  t.match(yaml, new RegExp(`port: ${port}`))
-  await writeFile(join(dir, 'config.yaml'), yaml)
-  const run = await spawnCli(t, ['serve', '--config', join(dir, 'config.yaml')], { exitAfter: { stderr: /EADDRINUSE/, graceMs: 3000 } })
-  t.match(run.stderr, /EADDRINUSE/, 'the reason is printed')
-  t.equal(run.timedOut, false, 'the process exits by itself (within 3 s of the error)')
-  t.equal(run.code, 1, 'exit 1: runtime failure')
+  t.test('serve with its webhook port in use exits 1 by itself, with the reason', async (t) => {
+    const busy = createServer()
+    await new Promise<void>((listening) => busy.listen(0, '127.0.0.1', listening))
+    t.teardown(() => new Promise<void>((closed) => busy.close(() => closed())))
+    const port = (busy.address() as AddressInfo).port
+    const dir = await tempDir(t, 'serve-busy')
+    const certs = await makeCertificates(dir)
+    const yaml = (await exampleConfigYaml({ certs })).replace(/^ {2}port: 0$/m, `  port: ${port}`)
+    t.match(yaml, new RegExp(`port: ${port}`))
+    await writeFile(join(dir, 'config.yaml'), yaml)
+    const run = await spawnCli(t, ['serve', '--config', join(dir, 'config.yaml')], { exitAfter: { stderr: /EADDRINUSE/, graceMs: 3000 } })
+    t.match(run.stderr, /EADDRINUSE/, 'the reason is printed')
+    t.equal(run.timedOut, false, 'the process exits by itself (within 3 s of the error)')
+    t.equal(run.code, 1, 'exit 1: runtime failure')
+  })
 })
