@@ -24,6 +24,13 @@ function badRequest(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(400).type('text/plain; charset=utf-8').send(`${message.replace(/[\r\n]+/g, ' ')}\n`)
 }
 
+/**
+ * Registers POST /mutate and POST /validate on `app` (a scope of its own: it replaces the content-type
+ * parsers). Each request is decided synchronously from `options.snapshot()` at Date.now(); a body that is
+ * not JSON or not a review gets 400 with one line of text. Counts every request and its duration
+ * (seconds), logs decisions other than skip/unchanged at info and a throwing rule at error with `{ err }`,
+ * and calls `onNudge` for a decision's nudge unless the review is a dry run.
+ */
 export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOptions): void {
   const { metrics, log } = options
   // Bodies are parsed here, not by Fastify, so that every kind of bad body gets the same one-line 400.

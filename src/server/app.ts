@@ -21,6 +21,11 @@ export interface WebhookServerOptions extends AdmissionRoutesOptions {
 /** Kubernetes reviews carry the object twice (object + oldObject); a 1.5 MiB object must fit. */
 const BODY_LIMIT = 8 * 1024 * 1024
 
+/**
+ * The HTTPS webhook server (TLS 1.2+ with `options.tls`, 8 MiB bodies): /healthz, /readyz (503 with what
+ * is pending) and the admission routes. Built, not listening: the caller calls listen. Errors of Fastify
+ * itself answer 4xx with one line and are logged at warn with `{ err }`.
+ */
 export function buildWebhookServer(options: WebhookServerOptions): FastifyInstance {
   const app = fastify({
     loggerInstance: options.log.child({ component: 'webhook' }),
@@ -53,6 +58,10 @@ export interface MetricsServerOptions {
   readonly status: () => StatusDocument
 }
 
+/**
+ * The plain-HTTP server of /metrics (Prometheus text from `options.metrics.registry`) and /status (JSON,
+ * or HTML for a browser; never cached). Built, not listening.
+ */
 export function buildMetricsServer(options: MetricsServerOptions): FastifyInstance {
   const app = fastify({ loggerInstance: options.log.child({ component: 'metrics' }), logController: new LogController({ disableRequestLogging: true }) }) as unknown as FastifyInstance
   app.get('/metrics', async (_request, reply) => {

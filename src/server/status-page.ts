@@ -17,6 +17,7 @@ type HtmlValue = Html | string | number | null | readonly Html[]
 
 const ESCAPES: Readonly<Record<string, string>> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' }
 
+/** `text` with & < > " ' as entities, safe both as element text and inside a quoted attribute. */
 export function escapeHtml(text: string): string {
   return text.replace(/[&<>"']/g, (c) => ESCAPES[c] ?? c)
 }
@@ -179,6 +180,7 @@ function summaryLine(doc: StatusDocument): Html {
   return html`<p class="summary ${summary.ready ? 'ready' : 'pending'}" id="summary">${text}</p>${warnings}`
 }
 
+/** The /status document as one self-contained HTML page (inline style, no script), every value escaped. Pure. */
 export function renderStatusPage(doc: StatusDocument): string {
   return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>volsync-autorestore status</title><style>${new Html(STYLE)}</style></head>

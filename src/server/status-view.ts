@@ -95,6 +95,7 @@ export interface StatusView {
   readonly watches: readonly WatchView[]
 }
 
+/** Whole seconds from `at` to `now` (both epoch ms), or null for a time that never happened. */
 export const ageSeconds = (now: number, at: number | null): number | null => (at === null ? null : Math.round((now - at) / 1000))
 
 /** A CREATE review as the API server would send it for this PVC, minus any dataSourceRef. */
@@ -173,6 +174,11 @@ function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'gener
   return { ready: extras.readiness.ready, pending: extras.readiness.pending, warnings }
 }
 
+/**
+ * The per-PVC, per-source and per-watch view of /status at `now` (epoch ms): each participating PVC with
+ * its backup, its RD and the decision a CREATE would get now, missed restores flagged; sources with ages
+ * and staleness; the readiness summary with warnings. Pure: reads only its arguments.
+ */
 export function statusView(snapshot: Snapshot, now: number, extras: StatusExtras): StatusView {
   const missed = new Set(findMissedRestores(snapshot, now).map((m) => objectKey(m.pvc.namespace, m.pvc.name)))
   const pvcs = [...snapshot.cluster.pvcs.values()]

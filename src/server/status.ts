@@ -5,6 +5,10 @@ import { statusView, type StatusExtras } from './status-view.ts'
 
 export type { StatusExtras } from './status-view.ts'
 
+/**
+ * The whole /status JSON document at `now` (epoch ms): the status view plus config, loops, TLS, cluster
+ * and catalog details. Pure.
+ */
 export function statusDocument(snapshot: Snapshot, now: number, extras: StatusExtras) {
   const { config, cluster } = snapshot
   const view = statusView(snapshot, now, extras)

@@ -23,6 +23,11 @@ export interface SupervisorOptions {
   readonly log: Log
 }
 
+/**
+ * Runs the server's loops: the others from `start`, the leader-only ones each time `elector` grants
+ * leadership (from the start without one), with a signal that aborts when it is lost or on `stop`. A loop
+ * that rejects or cannot apply a new config is logged at error with `{ err }`, never fatal.
+ */
 export class Supervisor {
   readonly #loops: readonly Loop[]
   readonly #elector: LeaderElector | undefined

@@ -113,10 +113,15 @@ export interface CatalogState {
   readonly byPvc: ReadonlyMap<string, readonly CatalogEntry[]>
 }
 
+/** The `namespace/pvc` key of CatalogState.byPvc. */
 export function pvcKey(namespace: string, pvc: string): string {
   return `${namespace}/${pvc}`
 }
 
+/**
+ * A CatalogState over `sources` with the index by PVC built (entries from every source, in source order).
+ * Keeps `sources` as given, without copying.
+ */
 export function buildCatalogState(sources: readonly SourceState[], revision = 0): CatalogState {
   const byPvc = new Map<string, CatalogEntry[]>()
   for (const source of sources) {

@@ -80,6 +80,7 @@ export const EMPTY_CLUSTER: ClusterState = {
   watches: [],
 }
 
+/** The `namespace/name` key of every map in ClusterState. */
 export function objectKey(namespace: string, name: string): string {
   return `${namespace}/${name}`
 }

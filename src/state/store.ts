@@ -16,6 +16,11 @@ function deepFreeze<T>(value: T): T {
   return value
 }
 
+/**
+ * The one current Snapshot, replaced whole on every `publish` (a new generation, config deep-frozen, other
+ * parts frozen at the top) so a request reads one consistent snapshot. Listeners run synchronously in
+ * `publish`, in subscription order; an exception from one propagates to the publisher.
+ */
 export class StateStore {
   #current: Snapshot
   readonly #listeners = new Set<SnapshotListener>()
