@@ -41,10 +41,18 @@ export interface BlobStore {
   sub(prefix: string): BlobStore
 }
 
+/**
+ * A storage failure (network, permissions, an answer S3 or the filesystem gives), with a message that
+ * names the location and never a credential; readers turn it into their own error with this as the cause.
+ */
 export class BlobStoreError extends Error {
   override readonly name: string = 'BlobStoreError'
 }
 
+/**
+ * The blob `key` does not exist: distinct from BlobStoreError so that readers can treat absence (often
+ * expected) apart from failure.
+ */
 export class BlobNotFoundError extends BlobStoreError {
   override readonly name = 'BlobNotFoundError'
   readonly key: string

@@ -9,6 +9,11 @@ function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined
 }
 
+/**
+ * A directory as a BlobStore: keys are '/'-separated paths below `root` (absolute keys and `.`/`..` parts
+ * are rejected with BlobStoreError, so a key never leaves it). Reads only; ENOENT/ENOTDIR become
+ * BlobNotFoundError, other errors BlobStoreError with the errno code.
+ */
 export class FsBlobStore implements BlobStore {
   readonly location: string
   readonly #root: string

@@ -18,6 +18,12 @@ async function readKeyFile(file: string, key: string): Promise<string> {
   }
 }
 
+/**
+ * The S3 client's credentials for `config`: a provider that re-reads
+ * `accessKeyIdFile`/`secretAccessKeyFile` (trimmed) every 5 minutes, so a rotated Secret takes effect;
+ * else the inline keys; else undefined, for the SDK's default chain (env, profile, IMDS). The provider
+ * rejects with BlobStoreError naming the file, never its content.
+ */
 export function s3Credentials(config: S3LocationConfig): S3ClientConfig['credentials'] {
   if (config.accessKeyIdFile !== undefined && config.secretAccessKeyFile !== undefined) {
     const idFile = config.accessKeyIdFile

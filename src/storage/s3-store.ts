@@ -69,6 +69,12 @@ function httpStatus(error: unknown): number | undefined {
   return typeof metadata === 'object' && metadata !== null && 'httpStatusCode' in metadata && typeof metadata.httpStatusCode === 'number' ? metadata.httpStatusCode : undefined
 }
 
+/**
+ * One S3 location (bucket and key prefix) as a BlobStore, made by s3BlobStore; `sub` views share its
+ * client. Every request is bounded in time, even without a signal (twice `requestTimeout`). S3 errors
+ * become BlobNotFoundError or a one-line BlobStoreError that names the location and endpoint (e.g. "check
+ * the access key and secret key"), never a credential.
+ */
 export class S3BlobStore implements BlobStore {
   readonly location: string
   readonly #connection: Connection

@@ -57,6 +57,11 @@ export function serviceDnsNames(service: string, namespace: string): string[] {
   return [service, `${service}.${namespace}`, `${service}.${namespace}.svc`, `${service}.${namespace}.svc.cluster.local`]
 }
 
+/**
+ * A new self-signed CA (RSA 2048, SHA-256): `days` (default 3650) from `now`, backdated 5 minutes for
+ * clock skew. CPU-bound and synchronous (key generation, ~55 ms); throws for a non-positive `days`.
+ * Returns the private key as PEM: never log it.
+ */
 export function createCertificateAuthority(options: CertificateAuthorityOptions = {}): PemPair {
   const commonName = options.commonName ?? 'volsync-autorestore-ca'
   const now = options.now ?? new Date()
@@ -80,6 +85,12 @@ export function createCertificateAuthority(options: CertificateAuthorityOptions 
   return { certPem: forge.pki.certificateToPem(cert), keyPem }
 }
 
+/**
+ * A new serving certificate (RSA 2048, serverAuth) signed by `options.ca`, for the Service's DNS names
+ * plus `dnsNames` and `ipAddresses`: `days` (default 365) from `now`, never past the CA's expiry,
+ * backdated 5 minutes. Throws when the CA certificate and key do not match or `days` is not positive.
+ * CPU-bound and synchronous; the returned private key must never be logged.
+ */
 export function createServingCertificate(options: ServingCertificateOptions): PemPair {
   const now = options.now ?? new Date()
   const caCert = forge.pki.certificateFromPem(options.ca.certPem)
@@ -119,6 +130,10 @@ export function createServingCertificate(options: ServingCertificateOptions): Pe
   return { certPem: forge.pki.certificateToPem(cert), keyPem }
 }
 
+/**
+ * The names, validity and fingerprint of a PEM certificate (the first in the text), as the status page and
+ * the TLS planner compare them; IPv6 addresses in compressed form. Throws when `pem` is not a certificate.
+ */
 export function describeCertificate(pem: string): CertificateDescription {
   const x509 = new X509Certificate(pem)
   const altNames = splitSubjectAltName(x509.subjectAltName)

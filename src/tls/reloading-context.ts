@@ -40,6 +40,13 @@ export interface TlsPair {
   key: string
 }
 
+/**
+ * The TLS pair servers present, kept current without a restart: either files (`certFile`/`keyFile`,
+ * watched and polled every `pollIntervalMs`) or an in-memory pair replaced through `applyPair`. A new pair
+ * that does not parse or whose key does not match is rejected (counted, logged once at warn) and the
+ * previous one stays. The constructor throws when the initial pair is unreadable or invalid, since there
+ * is nothing to fall back to.
+ */
 export class ReloadingTlsContext {
   reloads = 0
   failures = 0

@@ -31,6 +31,12 @@ interface PendingFile {
 const CERT_MODE = 0o644
 const KEY_MODE = 0o600
 
+/**
+ * Creates a CA (10 years) and a serving certificate for `service`.`namespace` (`days`), and writes ca.crt,
+ * ca.key, tls.key, tls.crt into `outDir` (created if needed): each to a temporary file renamed into place,
+ * keys mode 0600, certificates 0644. Overwrites existing files; rejects on any file error, removing its
+ * temporary files.
+ */
 export async function writeCertificates(options: WriteCertificatesOptions): Promise<CertificatePaths> {
   const paths: CertificatePaths = {
     caCert: join(options.outDir, 'ca.crt'),
