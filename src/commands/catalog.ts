@@ -22,6 +22,12 @@ function table(sources: readonly SourceState[]): string {
   return `${lines.join('\n')}\n`
 }
 
+/**
+ * `catalog`: polls every configured source once (reading their repositories and password files) and writes
+ * a table, or `--json`, to `out`, with each source's diagnostics and error. Resolves EXIT_FAILURE when any
+ * source failed, else EXIT_OK; throws UsageError for an invalid config and parseArgs' error for a bad
+ * option (both exit 2 in main.ts).
+ */
 export async function catalogCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, json: { type: 'boolean', default: false } } })
   const config = loadConfigOrUsage(values.config)

@@ -3,6 +3,11 @@ import { parseArgs } from 'node:util'
 import { writeCertificates } from '../tls/write-certificates.ts'
 import { EXIT_OK, UsageError } from './usage-error.ts'
 
+/**
+ * `certs`: validates the options (UsageError for `--days` outside 1-3650 or a bad DNS name), writes
+ * ca.crt, ca.key, tls.crt, tls.key into `--out` (writeCertificates, overwriting) and prints their paths to
+ * `out`. Rejects on a file error.
+ */
 export async function certsCommand(argv: string[], out: NodeJS.WritableStream): Promise<number> {
   const { values } = parseArgs({
     args: argv,
