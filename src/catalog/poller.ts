@@ -54,7 +54,7 @@ interface Slot {
 
 /**
  * Polls the catalog sources (each on its own timer, `intervalMs` apart, backing off after failures; one
- * poll is cut at `timeoutMs`, default 120 s) and hands `publish` a new frozen CatalogState after every
+ * poll is cut at `timeoutMs`, default 120 s) and hands `publish` a new CatalogState (its sources frozen) after every
  * attempt. A failure keeps the source's last entries and is logged at warn with `{ err }`. Starts nothing
  * until `run` or `pollAll`; the schedule's timers are unref'd, a poll's timeout is not.
  */
