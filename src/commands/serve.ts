@@ -14,6 +14,8 @@ export interface ServeOptions {
   readonly configFile?: string
   /** `--kubeconfig` was given. */
   readonly kubeconfigFlag: boolean
+  /** Command-line options over a config read from the file: at start and on every reload. */
+  readonly override: (fromFile: Config) => Config
 }
 
 /**
@@ -23,28 +25,28 @@ export interface ServeOptions {
  */
 export function serveOptions(argv: string[]): ServeOptions {
   const { values } = parseArgs({ args: argv, options: { config: { type: 'string' }, kubeconfig: { type: 'string' } } })
-  const loaded = loadConfigOrUsage(values.config)
-  let config = loaded
-  if (values.kubeconfig !== undefined) {
+  const kubeconfig = values.kubeconfig
+  if (kubeconfig !== undefined) {
     try {
-      accessSync(values.kubeconfig, constants.R_OK)
+      accessSync(kubeconfig, constants.R_OK)
     } catch (error) {
-      throw new UsageError(`--kubeconfig ${values.kubeconfig}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
+      throw new UsageError(`--kubeconfig ${kubeconfig}: cannot read: ${(error as NodeJS.ErrnoException).code ?? String(error)}`)
     }
-    config = { ...loaded, kube: { ...loaded.kube, kubeconfig: values.kubeconfig } }
   }
-  const kubeconfigFlag = values.kubeconfig !== undefined
-  return values.config ? { config, configFile: values.config, kubeconfigFlag } : { config, kubeconfigFlag }
+  const override = (fromFile: Config): Config => (kubeconfig === undefined ? fromFile : { ...fromFile, kube: { ...fromFile.kube, kubeconfig } })
+  const config = override(loadConfigOrUsage(values.config))
+  const kubeconfigFlag = kubeconfig !== undefined
+  return values.config ? { config, configFile: values.config, kubeconfigFlag, override } : { config, kubeconfigFlag, override }
 }
 
 /** `serve`: resolves to 0 after SIGTERM/SIGINT and a clean shutdown; rejects when the runtime cannot start. */
 export async function serveCommand(argv: string[]): Promise<number> {
-  const { config, configFile, kubeconfigFlag } = serveOptions(argv)
+  const { config, configFile, kubeconfigFlag, override } = serveOptions(argv)
   const log = createLogger(config.log.level)
   if (kubeconfigFlag && config.state.directory !== undefined) {
     log.warn({ kubeconfig: config.kube.kubeconfig, stateDirectory: config.state.directory }, 'state.directory is set: cluster state comes from that directory, the kubeconfig is not used')
   }
-  const runtime = await startRuntime({ config, log, ...(configFile !== undefined ? { configFile } : {}) })
+  const runtime = await startRuntime({ config, log, override, ...(configFile !== undefined ? { configFile } : {}) })
   await new Promise<void>((resolve) => {
     const stop = (signal: string) => {
       log.info({ signal }, 'shutting down')

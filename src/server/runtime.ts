@@ -36,6 +36,8 @@ export interface RuntimeOptions {
   readonly config: Config
   /** Watched for changes when given. */
   readonly configFile?: string
+  /** Applied to every config read from the file on reload, as it was to `config` (e.g. `serve --kubeconfig`). */
+  readonly override?: (fromFile: Config) => Config
   readonly log: Logger
 }
 
@@ -132,7 +134,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     loops.push(configLoop({
       file: options.configFile, initial: config, log,
       counted: (result) => metrics.configReloads.inc({ result }),
-      apply(fromFile) {
+      apply(read) {
+        const fromFile = options.override ? options.override(read) : read
         const previous = store.current.config
         const next = configInForce(previous, fromFile)
         store.publish({ config: next })

@@ -401,6 +401,11 @@ t.test('serve --kubeconfig FILE overrides kube.kubeconfig of the config', async 
   t.equal(overridden.config.kube.namespace, 'backups-system', 'the rest of kube.* is kept')
   t.equal(overridden.configFile, config)
   t.equal(overridden.kubeconfigFlag, true)
+  // A reload re-reads the file: the flag must still win, or every reload would report kube as changed.
+  const reloaded = overridden.override({ ...fromFile.config, pvc: { ...fromFile.config.pvc, destinationName: '{{pvc}}-restore' } })
+  t.equal(reloaded.kube.kubeconfig, kubeconfig, 'the flag is applied to a reloaded config too')
+  t.equal(reloaded.pvc.destinationName, '{{pvc}}-restore', 'and the reloaded keys are kept')
+  t.equal(fromFile.override(fromFile.config), fromFile.config, 'without the flag the file is taken as it is')
   const onDefaults = serveOptions(['--kubeconfig', kubeconfig])
   t.equal(onDefaults.config.kube.kubeconfig, kubeconfig, 'on the built-in defaults too')
   t.equal(onDefaults.configFile, undefined, 'no config file to watch')
