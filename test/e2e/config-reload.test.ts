@@ -146,7 +146,9 @@ t.test('catalog.interval: applied without re-polling or forgetting', async (t) =
 t.test('a source\'s S3 endpoint: its entries stay known until the new endpoint answers', async (t) => {
   const before = runtime.store.current.catalog.sources[0]!
   await change({ endpoint: s3b.endpoint }, (r) => r.store.current.config.catalog.sources[0]!.type === 's3-prefix' && (r.store.current.catalog.sources[0]!.lastSuccess ?? 0) > (before.lastSuccess ?? 0))
-  t.same(runtime.store.current.catalog.sources[0]!.entries, before.entries, 'the new endpoint holds the same backups')
+  // Without a password the newest time is the upload time, which differs between the two servers.
+  const backups = (entries: typeof before.entries) => entries.map((e) => [e.namespace, e.pvc, e.kind, e.snapshots])
+  t.same(backups(runtime.store.current.catalog.sources[0]!.entries), backups(before.entries), 'the new endpoint holds the same backups')
   await afterEach(t)
 })
 
