@@ -22,6 +22,8 @@ export interface Usage {
   readonly cpuMicros: number
   readonly eluActive: number
   readonly eluIdle: number
+  /** CPU time of the child's main thread only (the event loop), without libuv's pool threads. */
+  readonly loopCpuMicros: number
 }
 
 const CHILD_SCRIPT = join(ROOT, 'bench', 'server-child.ts')
@@ -51,7 +53,7 @@ export class ServerProcess {
     this.metricsUrl = metricsUrl
     this.detail = detail
     child.on('message', (message: ChildMessage) => {
-      if (message.type === 'usage') this.#pendingUsage.shift()?.({ cpuMicros: message.cpuMicros, eluActive: message.eluActive, eluIdle: message.eluIdle })
+      if (message.type === 'usage') this.#pendingUsage.shift()?.({ cpuMicros: message.cpuMicros, eluActive: message.eluActive, eluIdle: message.eluIdle, loopCpuMicros: message.loopCpuMicros })
     })
   }
 

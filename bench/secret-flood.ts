@@ -262,14 +262,20 @@ interface MeasuredRun {
   readonly sampleFailures: number
   /** Check counts of this run (after minus before; a flood's keep running after it). */
   readonly checks: Totals
-  /** Server CPU (all its threads, the scrypt ones included) per second of the run. */
+  /** Seconds from the start of the run until autocannon and the flood had both finished. */
+  readonly windowSec: number
+  /** Server CPU (all its threads, the scrypt ones included) per second of the window. */
   readonly serverCores: number
   readonly serverElu: number
   /** Server CPU (all threads) per answered request, /mutate and /validate together (us). */
   readonly serverMicrosPerRequest: number
-  /** CPU of this process (autocannon, the flood worker, the scrapes) per second of the run. */
+  /** The same for the server's main thread only: the event loop's own cost, without derivations (us). */
+  readonly loopMicrosPerRequest: number
+  /** CPU the server's main thread got per second of the window (its other threads: serverCores minus this). */
+  readonly loopCores: number
+  /** CPU of this process (autocannon, the flood worker, the scrapes) per second of the window. */
   readonly clientCores: number
-  /** CPU cores other processes kept busy during the run. */
+  /** CPU cores other processes kept busy during the window. */
   readonly otherCores: number
 }
 
@@ -299,7 +305,7 @@ function runLine(m: MeasuredRun): string {
   return `  round ${m.round} ${pad(m.phase, 6)}${padLeft(fmtInt(r.reqPerSec), 6)} req/s  p50 ${padLeft(fmt(r.p50), 5)} ms  p99 ${padLeft(fmt(r.p99), 5)} ms  p99.9 ${padLeft(fmt(r.p999), 5)} ms  max ${padLeft(fmt(r.max), 5)} ms`
     + `  n ${r.requests} non-2xx ${r.non2xx} errors ${r.errors} timeouts ${r.timeouts} mismatches ${r.mismatches} ${floodText}`
     + `| in flight max ${m.inFlightMax} (${m.inFlightSamples} samples, ${m.atLimit} at ${MAX_IN_FLIGHT}) | checks accepted ${m.checks.accepted} dropped ${m.checks.dropped} completed ${m.checks.completed}`
-    + ` | server ${fmt(m.serverCores)} cores, ${fmt(m.serverMicrosPerRequest)} us CPU/request, loop ${fmt(m.serverElu * 100)}% busy | client ${fmt(m.clientCores)} cores | other processes ${fmt(m.otherCores)} cores`
+    + ` | window ${fmt(m.windowSec)} s: server ${fmt(m.serverCores)} cores, ${fmt(m.serverMicrosPerRequest)} us CPU/request (main thread ${fmt(m.loopMicrosPerRequest)} us), loop ${fmt(m.serverElu * 100)}% busy | client ${fmt(m.clientCores)} cores | other processes ${fmt(m.otherCores)} cores`
 }
 
 interface Bench {
@@ -321,18 +327,22 @@ async function measure(bench: Bench, s: Settings, phase: Phase, round: number, p
   const usageBefore = await bench.server.usage()
   const machineBefore = machineBusySeconds()
   const cpuBefore = process.cpuUsage()
+  const windowStarted = performance.now()
   const sampler = new InFlightSampler(bench.metricsUrl)
   const [run, floodResult] = await Promise.all([
     runCannon({ url: bench.server.url, body: bench.mutateBody, expectBody: bench.expected, connections: s.connections, pipelining: 1, durationSec: s.durationSec }),
     flood ? flood.go() : Promise.resolve(null),
   ])
   await sampler.stop()
+  // CPU figures per second of this window: a flood the server cannot keep up with outlasts autocannon's run.
+  const windowSec = (performance.now() - windowStarted) / 1000
   const cpu = process.cpuUsage(cpuBefore)
   const machineAfter = machineBusySeconds()
   const usageAfter = await bench.server.usage()
   const checksAfter = await scrape(bench.metricsUrl)
   const serverSeconds = (usageAfter.cpuMicros - usageBefore.cpuMicros) / 1e6
   const mine = (cpu.user + cpu.system) / 1e6
+  const answered = run.requests + (floodResult?.latencies.length ?? 0)
   return {
     phase,
     round,
@@ -343,11 +353,14 @@ async function measure(bench: Bench, s: Settings, phase: Phase, round: number, p
     atLimit: sampler.values.filter((v) => v === MAX_IN_FLIGHT).length,
     sampleFailures: sampler.failures,
     checks: diffTotals(checksAfter.totals, checksBefore.totals),
-    serverCores: serverSeconds / run.durationSec,
+    windowSec,
+    serverCores: serverSeconds / windowSec,
     serverElu: elu(usageBefore, usageAfter),
-    serverMicrosPerRequest: (serverSeconds * 1e6) / (run.requests + (floodResult?.latencies.length ?? 0)),
-    clientCores: mine / run.durationSec,
-    otherCores: machineBefore === null || machineAfter === null ? Number.NaN : Math.max(0, (machineAfter - machineBefore - serverSeconds - mine) / run.durationSec),
+    serverMicrosPerRequest: (serverSeconds * 1e6) / answered,
+    loopMicrosPerRequest: (usageAfter.loopCpuMicros - usageBefore.loopCpuMicros) / answered,
+    loopCores: (usageAfter.loopCpuMicros - usageBefore.loopCpuMicros) / 1e6 / windowSec,
+    clientCores: mine / windowSec,
+    otherCores: machineBefore === null || machineAfter === null ? Number.NaN : Math.max(0, (machineAfter - machineBefore - serverSeconds - mine) / windowSec),
   }
 }
 
@@ -397,8 +410,14 @@ async function warmUp(bench: Bench, s: Settings): Promise<void> {
 
 // ---- main ----------------------------------------------------------------------------------------
 
+/** The load average, and the kernel's CPU pressure (share of time some task waited for a CPU) where it is exposed. */
 function loadText(): string {
-  return loadavg().map((l) => l.toFixed(2)).join(' ')
+  let pressure = ''
+  try {
+    const some = /^some avg10=(\S+) avg60=(\S+)/m.exec(readFileSync('/proc/pressure/cpu', 'utf8'))
+    if (some) pressure = `, CPU pressure (some) avg10 ${some[1]}% avg60 ${some[2]}%`
+  } catch { /* not Linux, or no PSI */ }
+  return `${loadavg().map((l) => l.toFixed(2)).join(' ')}${pressure}`
 }
 
 async function main(): Promise<number> {
@@ -467,6 +486,8 @@ interface PhaseSummary {
   readonly p99: number
   readonly cores: number
   readonly microsPerRequest: number
+  readonly loopMicrosPerRequest: number
+  readonly loopCores: number
   readonly client: number
   readonly other: number
   readonly inFlightMax: number
@@ -486,6 +507,8 @@ function summarize(runs: readonly MeasuredRun[], phase: Phase): PhaseSummary {
     p99: med((m) => m.run.p99),
     cores: med((m) => m.serverCores),
     microsPerRequest: med((m) => m.serverMicrosPerRequest),
+    loopMicrosPerRequest: med((m) => m.loopMicrosPerRequest),
+    loopCores: med((m) => m.loopCores),
     client: med((m) => m.clientCores),
     other: med((m) => m.otherCores),
     inFlightMax: Math.max(...mine.map((m) => m.inFlightMax)),
@@ -534,9 +557,15 @@ function report(s: Settings, runs: readonly MeasuredRun[], finals: readonly Chec
   const phases = [alone, ...(control ? [control] : []), flood]
   const names = `alone${control ? ' / control' : ''} / flood`
   row(`server CPU, all threads (${names})`, `${phases.map((p) => fmt(p.cores)).join(' / ')} cores`)
+  row(`  its main thread, the event loop (${names})`, `${phases.map((p) => fmt(p.loopCores)).join(' / ')} cores`)
+  row(`  its other threads: derivations, GC (${names})`, `${phases.map((p) => fmt(p.cores - p.loopCores)).join(' / ')} cores`)
   row(`server CPU per request, all threads (${names})`, `${phases.map((p) => fmt(p.microsPerRequest)).join(' / ')} us`)
+  row(`server main-thread CPU per request (${names})`, `${phases.map((p) => fmt(p.loopMicrosPerRequest)).join(' / ')} us`)
   row(`load generator CPU, this process (${names})`, `${phases.map((p) => fmt(p.client)).join(' / ')} cores`)
   row(`other processes' CPU (${names})`, `${phases.map((p) => fmt(p.other)).join(' / ')} cores`)
+  console.log(`note: during the flood the event loop got ${fmt(flood.loopCores)} cores (alone ${fmt(alone.loopCores)}), spending ${fmt(flood.loopMicrosPerRequest / alone.loopMicrosPerRequest, 2)}x its CPU per request; `
+    + `the server's other threads took ${fmt(flood.cores - flood.loopCores)} cores. Derivations run on libuv's pool inside the same process, so they draw on the same CPU budget `
+    + `(here this session's share of a machine under load ${loadText()}; in a cluster the pod's CPU limit).`)
   console.log('')
   for (const m of flood.runs) {
     const c = m.checks

@@ -9,7 +9,8 @@
 // real server on a whole config file (bench/secret-flood.ts writes one), logging to stdout as
 // `serve` does (the parent points stdout where it wants the lines); ready once every catalog
 // source has polled successfully.
-// IPC: sends {type:'ready', url}; answers {type:'usage'} with CPU time and event-loop use;
+// IPC: sends {type:'ready', url}; answers {type:'usage'} with CPU time (the process's and its main
+// thread's) and event-loop use;
 // stops on {type:'stop'}, SIGTERM/SIGINT, or when the parent goes away (IPC disconnect).
 import { readFileSync } from 'node:fs'
 import type { AddressInfo } from 'node:net'
@@ -23,7 +24,7 @@ import { benchConfig } from './fixtures.ts'
 export type ParentMessage = { readonly type: 'usage' } | { readonly type: 'stop' }
 export type ChildMessage =
   | { readonly type: 'ready'; readonly url: string; readonly detail: string; readonly metricsUrl?: string }
-  | { readonly type: 'usage'; readonly cpuMicros: number; readonly eluActive: number; readonly eluIdle: number }
+  | { readonly type: 'usage'; readonly cpuMicros: number; readonly eluActive: number; readonly eluIdle: number; readonly loopCpuMicros: number }
   | { readonly type: 'failed'; readonly error: string }
 
 function send(message: ChildMessage): void {
@@ -125,8 +126,10 @@ async function main(): Promise<void> {
     if (message.type === 'stop') stop(0)
     else if (message.type === 'usage') {
       const usage = process.cpuUsage()
+      // The main thread alone: the process figure also counts libuv's pool (key derivations).
+      const loop = process.threadCpuUsage()
       elu = performance.eventLoopUtilization()
-      send({ type: 'usage', cpuMicros: usage.user + usage.system, eluActive: elu.active, eluIdle: elu.idle })
+      send({ type: 'usage', cpuMicros: usage.user + usage.system, eluActive: elu.active, eluIdle: elu.idle, loopCpuMicros: loop.user + loop.system })
     }
   })
   send({ type: 'ready', url: server.url, detail: server.detail, ...(server.metricsUrl !== undefined ? { metricsUrl: server.metricsUrl } : {}) })
