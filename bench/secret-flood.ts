@@ -541,7 +541,7 @@ function report(s: Settings, runs: readonly MeasuredRun[], finals: readonly Chec
   const ratio = flood.p99 / alone.p99
   const rate = fmtInt(s.passwords / s.durationSec)
 
-  const row = (name: string, figure: string, goal = '-', status = '') => console.log(`${pad(name, 56)}${pad(figure, 58)}${pad(goal, 10)}${status}`)
+  const row = (name: string, figure: string, goal = '-', status = '') => console.log(`${pad(name, 64)} ${pad(figure, 60)} ${pad(goal, 9)} ${status}`)
   const latency = (p: PhaseSummary) => `${fmtInt(p.reqPerSec)} req/s, p50 ${fmt(p.p50)} ms, p99 ${fmt(p.p99)} ms`
   console.log(`\nsummary (median of ${alone.runs.length} run(s) per phase, ${s.durationSec} s each)`)
   row('figure', 'value', 'goal', 'status')
