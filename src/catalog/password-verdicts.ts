@@ -15,12 +15,20 @@ import { formatBlobOf } from './opened-kopia.ts'
  * Derivations running at once. Each is a 64 MiB, ~250 ms scrypt (or a 600k-round pbkdf2) on
  * libuv's thread pool, which has 4 threads (UV_THREADPOOL_SIZE) shared with every fs call (the
  * directory blob store, config and certificate watching), the catalog's own key derivations and
- * dns.lookup: 2 leaves half of it to the catalog and caps the extra memory at 128 MiB.
+ * dns.lookup. One leaves the rest of the pool free and caps the extra memory at 64 MiB.
  */
-export const MAX_IN_FLIGHT = 2
+export const MAX_IN_FLIGHT = 1
 
 /**
- * Requests waiting for a slot. At ~8 checks a second, 64 drain in about 8 s. A flood pushes the
+ * The share of one core the checks may use on average. A derivation is pure CPU: on a 2-core
+ * node (or a pod limited to one core) two derivations back to back took a core from the event
+ * loop and doubled /mutate's p99 during a Secret flood (npm run bench:flood). After a check that
+ * took d ms, the next one starts d * (1 / DUTY_CYCLE - 1) ms later: ~1 check a second.
+ */
+export const DUTY_CYCLE = 0.2
+
+/**
+ * Requests waiting for a slot. At ~1 check a second, 64 drain in about a minute. A flood pushes the
  * oldest out: a dropped request costs nothing lasting, since the Secret's next admission (or
  * kubectl's retry) nudges again, while the newest requests are the ones someone is waiting on.
  */
@@ -69,6 +77,10 @@ export interface PasswordVerdictQueueOptions {
   readonly check?: PasswordCheck
   readonly maxInFlight?: number
   readonly maxPending?: number
+  /** Default DUTY_CYCLE; 1 runs checks back to back (tests). */
+  readonly dutyCycle?: number
+  /** Clock in ms (tests); default performance.now. */
+  readonly now?: () => number
   /** Check failures are logged as `{ err, repository }` (never a password). */
   readonly log?: Pick<Log, 'warn'>
   /** Called once by `close`. */
@@ -99,6 +111,9 @@ export class PasswordVerdictQueue {
   /** Keys (`repository/digest`) pending or running. */
   readonly #queued = new Set<string>()
   #inFlight = 0
+  /** No check starts before this time (ms, on `now`): the pause the duty cycle asks for. */
+  #resumeAt = 0
+  #resumeTimer: NodeJS.Timeout | undefined
   #idle: Array<() => void> = []
   #closed = false
   #counts = { accepted: 0, dropped: 0, duplicates: 0, unknownRepository: 0, completed: 0, failed: 0 }
@@ -177,17 +192,33 @@ export class PasswordVerdictQueue {
     this.#closed = true
     this.#pending = []
     this.#queued.clear()
+    clearTimeout(this.#resumeTimer)
     this.#abort.abort(new Error('password verdict queue closed'))
     this.#options.onClose?.()
     this.#notifyIfIdle()
   }
 
   #pump(): void {
+    if (this.#resumeTimer !== undefined) return
+    const wait = this.#resumeAt - this.#now()
+    if (wait > 0 && !this.#closed && this.#pending.length > 0) {
+      this.#resumeTimer = setTimeout(() => {
+        this.#resumeTimer = undefined
+        this.#pump()
+      }, wait)
+      this.#resumeTimer.unref()
+      return
+    }
     while (!this.#closed && this.#inFlight < this.#maxInFlight && this.#pending.length > 0) this.#run(this.#pending.shift()!)
+  }
+
+  #now(): number {
+    return (this.#options.now ?? performance.now.bind(performance))()
   }
 
   #run(item: Pending): void {
     this.#inFlight++
+    const started = this.#now()
     let checking: Promise<PasswordVerdict>
     try {
       checking = this.#check(item.repository.format, item.password, this.#abort.signal)
@@ -209,6 +240,8 @@ export class PasswordVerdictQueue {
         this.#options.log?.warn({ err: error, repository: item.repository.location }, 'checking a Kopia password for admission failed')
       },
     ).finally(() => {
+      const duty = this.#options.dutyCycle ?? DUTY_CYCLE
+      if (duty < 1) this.#resumeAt = Math.max(this.#resumeAt, this.#now() + (this.#now() - started) * (1 / duty - 1))
       this.#inFlight--
       this.#queued.delete(item.key)
       this.#pump()

@@ -10,7 +10,7 @@ import t from 'tap'
 import type { AdmissionInput } from '../../src/admission/decision.ts'
 import { decide as dispatch } from '../../src/admission/webhooks.ts'
 import { kopiaSource } from '../../src/catalog/kopia-source.ts'
-import { checkAgainstFormat, MAX_IN_FLIGHT, MAX_PENDING, type PasswordCheck, PasswordVerdictQueue, startPasswordVerdicts } from '../../src/catalog/password-verdicts.ts'
+import { checkAgainstFormat, DUTY_CYCLE, MAX_IN_FLIGHT, MAX_PENDING, type PasswordCheck, PasswordVerdictQueue, startPasswordVerdicts } from '../../src/catalog/password-verdicts.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { createLogger } from '../../src/log.ts'
 import { buildCatalogState, type OpenedRepository } from '../../src/state/catalog-state.ts'
@@ -60,32 +60,61 @@ function heldCheck(answer: (password: string) => 'opens' | 'wrong' | 'unknown' =
 t.test('a flood of 1,000 distinct passwords: at most MAX_IN_FLIGHT run, MAX_PENDING wait, the oldest are dropped', async (t) => {
   const { check, seen, state, drain } = heldCheck()
   const published: PasswordVerdicts[] = []
-  const queue = new PasswordVerdictQueue({ check, onChange: (v) => published.push(v) })
+  // A clock that never moves: no duty-cycle pause, so this test is about the bounds alone.
+  const queue = new PasswordVerdictQueue({ check, onChange: (v) => published.push(v), now: () => 0 })
   queue.setRepositories([repository('r1')])
   const passwords = Array.from({ length: 1000 }, (_, i) => `flood-${i}`)
   for (const password of passwords) t.equal(queue.request({ repository: 'r1', password }), 'accepted', password) || t.bailout()
-  t.equal(MAX_IN_FLIGHT, 2)
+  t.equal(MAX_IN_FLIGHT, 1)
   t.equal(MAX_PENDING, 64)
   t.same(queue.counts, { accepted: 1000, dropped: 1000 - MAX_IN_FLIGHT - MAX_PENDING, duplicates: 0, unknownRepository: 0, completed: 0, failed: 0, inFlight: MAX_IN_FLIGHT, pending: MAX_PENDING })
-  t.same(seen, ['flood-0', 'flood-1'], 'the first two started at once')
+  t.same(seen, ['flood-0'], 'the first started at once')
 
   const idle = queue.idle()
   await drain()
   await idle
   t.equal(state.maxRunning, MAX_IN_FLIGHT, 'never more than MAX_IN_FLIGHT checks at once')
-  t.same(seen, [...passwords.slice(0, 2), ...passwords.slice(-MAX_PENDING)], 'the newest 64 ran; the oldest pending were dropped')
-  t.same(queue.counts, { accepted: 1000, dropped: 934, duplicates: 0, unknownRepository: 0, completed: 66, failed: 0, inFlight: 0, pending: 0 })
+  t.same(seen, [...passwords.slice(0, 1), ...passwords.slice(-MAX_PENDING)], 'the newest 64 ran; the oldest pending were dropped')
+  t.same(queue.counts, { accepted: 1000, dropped: 935, duplicates: 0, unknownRepository: 0, completed: 65, failed: 0, inFlight: 0, pending: 0 })
   t.equal(queue.verdicts.verdictOf('r1', passwordDigest('flood-999')), 'wrong')
   t.equal(queue.verdicts.verdictOf('r1', passwordDigest('flood-500')), 'unknown', 'a dropped one stays unknown (the next admission nudges again)')
-  t.equal(queue.verdicts.size, 67, '66 checked and the catalog\'s own')
-  t.equal(published.length, 67, 'one publish for the own password, one per verdict')
+  t.equal(queue.verdicts.size, 66, '65 checked and the catalog\'s own')
+  t.equal(published.length, 66, 'one publish for the own password, one per verdict')
   t.equal(queue.request({ repository: 'r1', password: 'flood-500' }), 'accepted', 'a dropped password can be asked again')
   queue.close()
 })
 
+t.test('the duty cycle: after a check that took d ms, the next starts d * (1/DUTY_CYCLE - 1) ms later', async (t) => {
+  const { check, held, seen } = heldCheck()
+  let clock = 0
+  const queue = new PasswordVerdictQueue({ check, onChange: () => undefined, now: () => clock })
+  t.teardown(() => queue.close())
+  queue.setRepositories([repository('r1')])
+  t.equal(DUTY_CYCLE, 0.2)
+  queue.request({ repository: 'r1', password: 'a' })
+  queue.request({ repository: 'r1', password: 'b' })
+  t.same(seen, ['a'], 'the first check starts at once')
+  clock = 50 // the check took 50 ms: the next may start at 50 + 50 * 4 = 250
+  held.shift()!()
+  await new Promise((resolve) => setTimeout(resolve, 250))
+  t.same(seen, ['a'], 'no check starts before the pause is over (the clock is still at 50)')
+  t.equal(queue.counts.pending, 1)
+  clock = 249
+  await new Promise((resolve) => setTimeout(resolve, 50))
+  t.same(seen, ['a'], 'not even 1 ms early')
+  clock = 250
+  await eventuallySeen(() => seen.length === 2)
+  t.same(seen, ['a', 'b'], 'then the next one starts')
+})
+
+/** Waits (bounded) until the queue's timer has fired and started the next check. */
+async function eventuallySeen(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((resolve) => setTimeout(resolve, 20))
+}
+
 t.test('duplicates are ignored: pending, running or answered; the catalog\'s own password is never derived', async (t) => {
   const { check, seen, drain } = heldCheck((p) => (p === 'right' ? 'opens' : 'wrong'))
-  const queue = new PasswordVerdictQueue({ check, onChange: () => undefined, maxInFlight: 1 })
+  const queue = new PasswordVerdictQueue({ check, onChange: () => undefined, maxInFlight: 1, dutyCycle: 1 })
   queue.setRepositories([repository('r1'), repository('r2')])
   t.equal(queue.verdicts.verdictOf('r1', passwordDigest(OWN)), 'opens')
   t.equal(queue.verdicts.verdictOf('r2', passwordDigest(OWN)), 'opens')
@@ -107,7 +136,7 @@ t.test('duplicates are ignored: pending, running or answered; the catalog\'s own
 t.test('verdicts are published as new immutable instances; a published one never changes', async (t) => {
   const { check, drain } = heldCheck((p) => (p === 'right' ? 'opens' : 'wrong'))
   const published: PasswordVerdicts[] = []
-  const queue = new PasswordVerdictQueue({ check, onChange: (v) => published.push(v) })
+  const queue = new PasswordVerdictQueue({ check, onChange: (v) => published.push(v), dutyCycle: 1 })
   queue.setRepositories([repository('r1')])
   const first = queue.verdicts
   queue.request({ repository: 'r1', password: 'right' })
@@ -149,7 +178,7 @@ t.test('a failing check is counted and logged with its error, never with the pas
     if (password === 'odd') return 'unknown'
     throw new Error('uniqueID is 3 bytes; key derivation needs at least 16')
   }
-  const queue = new PasswordVerdictQueue({ check: failing, onChange: () => undefined, log })
+  const queue = new PasswordVerdictQueue({ check: failing, onChange: () => undefined, log, dutyCycle: 1 })
   queue.setRepositories([repository('r1')])
   queue.request({ repository: 'r1', password: 'fails-with-this-password' })
   queue.request({ repository: 'r1', password: 'odd' })
@@ -168,7 +197,7 @@ t.test('a failing check is counted and logged with its error, never with the pas
 t.test('startPasswordVerdicts: follows the catalog in the store and publishes verdicts as the snapshot\'s own part', async (t) => {
   const { check, held } = heldCheck()
   const store = new StateStore(parseConfig('{}'))
-  const queue = startPasswordVerdicts(store, { check })
+  const queue = startPasswordVerdicts(store, { check, dutyCycle: 1, maxInFlight: 2 })
   const seen: Array<[number, number]> = []
   store.subscribe((next, previous) => seen.push([previous.generation, next.generation]))
   const catalog = buildCatalogState([{ name: 'nas', type: 'kopia', lastSuccess: 1, lastAttempt: 1, error: null, entries: [], diagnostics: [], repositories: [repository('r1')] }])
@@ -216,7 +245,7 @@ catalog: { sources: [{ name: nas, type: kopia, filesystem: { path: ${target.root
     derivations++
     return checkAgainstFormat(format, candidate, signal)
   }
-  const queue = startPasswordVerdicts(store, { check: counted })
+  const queue = startPasswordVerdicts(store, { check: counted, dutyCycle: 1 })
   t.teardown(() => queue.close())
   store.publish({ catalog: buildCatalogState([{ name: 'nas', type: 'kopia', lastSuccess: 1, lastAttempt: 1, error: null, entries: found.entries, diagnostics: [], repositories: found.repositories ?? [] }]) })
   await Promise.resolve()
