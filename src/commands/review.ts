@@ -2,7 +2,7 @@
 // the server's decision for one AdmissionReview, offline.
 import { readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
-import type { Webhook } from '../admission/decide.ts'
+import type { Webhook } from '../admission/webhooks.ts'
 import { handleReview } from '../admission/handle.ts'
 import { patchOperations } from '../admission/review.ts'
 import { createLogger } from '../log.ts'
