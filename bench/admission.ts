@@ -16,7 +16,7 @@ import { writeCertificates, type CertificatePaths } from '../src/tls/write-certi
 import { BENCH_LOG_LEVEL, LOAD_REVIEW, RESTORE_MARKER, admissionText, benchConfig } from './fixtures.ts'
 import { benchmarkSnapshot, printHandlerTable, runHandlerBench, timerOverhead, type HandlerOptions, type HandlerResult } from './handler.ts'
 import { describeAnswer, killAllServers, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type TargetName, type Usage } from './load.ts'
-import { fmt, fmtInt, median, pad, padLeft } from './stats.ts'
+import { fmt, fmtInt, median, pad, padLeft, positive } from './stats.ts'
 
 const GOAL_RATIO = 0.9
 const GOAL_HANDLER_P99_US = 500
@@ -33,13 +33,6 @@ interface Settings {
   readonly quick: boolean
   readonly load: LoadSettings | null
   readonly handler: HandlerOptions | null
-}
-
-function positive(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: a positive number, not ${JSON.stringify(value)}`)
-  return n
 }
 
 function settings(argv: string[]): Settings {

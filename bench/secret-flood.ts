@@ -33,7 +33,7 @@ import { KopiaTestWriter } from '../test/support/kopia-writer.ts'
 import { EXAMPLE_CONFIG, EXAMPLE_STATE, LOAD_REVIEW, RESTORE_MARKER, admissionText } from './fixtures.ts'
 import { describeAnswer, killAllServers, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type Usage } from './load.ts'
 import { secretReview, type FloodMessage, type FloodOptions, type FloodResult } from './secret-flood-client.ts'
-import { fmt, fmtInt, median, pad, padLeft, quantiles } from './stats.ts'
+import { fmt, fmtInt, median, pad, padLeft, quantiles, positive } from './stats.ts'
 
 /** /mutate p99 during the flood may be at most this many times its p99 alone. */
 const GOAL_P99_RATIO = 1.2
@@ -55,13 +55,6 @@ interface Settings {
   readonly passwords: number
   readonly connections: number
   readonly control: boolean
-}
-
-function positive(name: string, value: string | undefined, fallback: number): number {
-  if (value === undefined) return fallback
-  const n = Number(value)
-  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: a positive number, not ${JSON.stringify(value)}`)
-  return n
 }
 
 function settings(argv: string[]): Settings {

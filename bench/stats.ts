@@ -72,3 +72,11 @@ export function pad(text: string, width: number): string {
 export function padLeft(text: string, width: number): string {
   return text.length >= width ? text : ' '.repeat(width - text.length) + text
 }
+
+/** A `--name` option's value as a positive number (`fallback` when absent); throws naming the option otherwise. */
+export function positive(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined) return fallback
+  const n = Number(value)
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`--${name}: a positive number, not ${JSON.stringify(value)}`)
+  return n
+}
