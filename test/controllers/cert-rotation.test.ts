@@ -17,6 +17,18 @@ import { createCertificateAuthority, createServingCertificate } from '../../src/
 import { ReloadingTlsContext, type TlsPair } from '../../src/tls/reloading-context.ts'
 import { FakeKubeApi, field, type JsonObject } from '../support/fake-kube-api.ts'
 
+/** An HTTPS server on loopback whose certificate follows `context`; closed at teardown. Returns its port. */
+async function serveWith(t: { teardown(fn: () => unknown): void }, context: ReloadingTlsContext): Promise<number> {
+  const server = https.createServer({ ...context.current() }, (_req, res) => res.end('ok'))
+  context.applyTo(server)
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => {
+    server.close(() => resolve())
+    server.closeAllConnections()
+  }))
+  return (server.address() as AddressInfo).port
+}
+
 type Test = Parameters<NonNullable<Parameters<typeof t.test>[0]>>[0]
 
 const NS = 'volsync-system'
@@ -200,14 +212,7 @@ t.test('renewal: a new serving certificate from the same CA, no caBundle patch, 
 
   context = new ReloadingTlsContext({ pair: pairs[0]! })
   t.teardown(() => context?.close())
-  const server = https.createServer({ ...context.current() }, (_req, res) => res.end('ok'))
-  context.applyTo(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }))
-  const port = (server.address() as AddressInfo).port
+  const port = await serveWith(t, context)
   t.equal(await servedFingerprint(port, caPem), before.fingerprint256)
 
   h.clock.advance(30 * MINUTE)
@@ -360,14 +365,7 @@ t.test('cert-manager mode (no server.tls.selfManaged): the mounted files are ser
   t.teardown(() => source.close())
   t.same(source.loops, [], 'no rotation loop, on the leader or elsewhere')
   const context = await source.context()
-  const server = https.createServer({ ...context.current() }, (_req, res) => res.end('ok'))
-  context.applyTo(server)
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  t.teardown(() => new Promise<void>((resolve) => {
-    server.close(() => resolve())
-    server.closeAllConnections()
-  }))
-  const port = (server.address() as AddressInfo).port
+  const port = await serveWith(t, context)
   t.equal(await servedFingerprint(port, ca.certPem), new X509Certificate(issued.certPem).fingerprint256, 'serves the mounted certificate')
   t.same(h.fake.requests, [], 'no request to the API server')
   t.same(h.caBundles(), bundles, 'every caBundle as cert-manager\'s cainjector left it')
