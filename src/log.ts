@@ -1,5 +1,6 @@
 // The pino logger and the one list of paths that must never reach a log line.
-import { pino, type Logger, type LevelWithSilent } from 'pino'
+import { pino, stdSerializers, type Logger, type LevelWithSilent } from 'pino'
+import { redactUrlsIn } from './redact-url.ts'
 
 export const REDACT_PATHS = [
   'password', '*.password', 'passwordFile',
@@ -15,12 +16,37 @@ export const REDACT_PATHS = [
   'tls.key', 'pair.key', 'material.key', 'material.caKey', 'caKey', 'keyPem', '*.keyPem', 'privateKey', '*.privateKey',
 ]
 
+// An error message or a logged field may embed a URL with credentials (an S3 endpoint with
+// user:password@, a presigned request): every URL is printed through redactUrlsIn.
+function serializeError(error: unknown): unknown {
+  if (!(error instanceof Error)) return typeof error === 'string' ? redactUrlsIn(error) : error
+  const serialized = stdSerializers.err(error)
+  if (typeof serialized.message === 'string') serialized.message = redactUrlsIn(serialized.message)
+  if (typeof serialized.stack === 'string') serialized.stack = redactUrlsIn(serialized.stack)
+  return serialized
+}
+
+function redactTopLevelUrls(object: Record<string, unknown>): Record<string, unknown> {
+  let copy: Record<string, unknown> | undefined
+  for (const [key, value] of Object.entries(object)) {
+    if (typeof value !== 'string') continue
+    const redacted = redactUrlsIn(value)
+    if (redacted !== value) (copy ??= { ...object })[key] = redacted
+  }
+  return copy ?? object
+}
+
 /**
  * The process's pino logger at `level`, writing JSON lines to `destination` (default stdout), with every
- * REDACT_PATHS field replaced by "[redacted]".
+ * REDACT_PATHS field replaced by "[redacted]" and URLs in `err` (message, stack) and in top-level string
+ * fields redacted (src/redact-url.ts: userinfo, credential query parameters).
  */
 export function createLogger(level: LevelWithSilent = 'info', destination?: NodeJS.WritableStream): Logger {
-  const options = { level, base: { name: 'volsync-autorestore' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }
+  const options = {
+    level, base: { name: 'volsync-autorestore' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' },
+    serializers: { err: serializeError },
+    formatters: { log: redactTopLevelUrls },
+  }
   return destination ? pino(options, destination) : pino(options)
 }
 

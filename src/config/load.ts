@@ -62,6 +62,11 @@ function bestError(errors: ErrorObject[]): ErrorObject {
 }
 
 function checkS3Credentials(s3: S3LocationConfig, at: string): void {
+  // userinfo in the endpoint would be printed wherever the endpoint is (logs, /status, catalog): the
+  // message names the keys that hold credentials, and never echoes the value.
+  if (s3.endpoint !== undefined && /^[a-z]+:\/\/[^/]*@/i.test(s3.endpoint)) {
+    throw new ConfigError(`${at}.endpoint: must not contain credentials (user:password@); put them in accessKeyIdFile/secretAccessKeyFile (a mounted Secret) or accessKeyId/secretAccessKey`)
+  }
   const pairs = [['accessKeyIdFile', 'secretAccessKeyFile'], ['accessKeyId', 'secretAccessKey']] as const
   for (const [id, secret] of pairs) {
     if ((s3[id] === undefined) !== (s3[secret] === undefined)) throw new ConfigError(`${at}: set both ${id} and ${secret}, or neither`)

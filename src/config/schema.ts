@@ -51,6 +51,24 @@ const TlsFiles = Type.Object({
   certFile: Type.String({ minLength: 1, default: 'certs/tls.crt' }),
   keyFile: Type.String({ minLength: 1, default: 'certs/tls.key' }),
   selfManaged: Type.Optional(SelfManagedTls),
+  /**
+   * Names (DNS, or IP addresses) a certificate read from certFile/keyFile must cover, e.g. the
+   * Service's `volsync-autorestore.volsync-system.svc`; a replacement that does not is refused and the
+   * served one kept. Default none: only the validity window is checked. (Self-managed TLS always
+   * checks the Service's DNS names.)
+   */
+  dnsNames: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
+}, strict)
+
+/**
+ * SIGTERM -> exit. Kubernetes keeps sending to a terminating pod until its endpoints update, so /readyz
+ * turns 503 at once and the webhook keeps answering (with `Connection: close`) for `drainPeriod`; then
+ * it stops accepting, closes idle connections and force-closes the rest `timeout` after SIGTERM, which
+ * must stay under the pod's terminationGracePeriodSeconds (30 s by default).
+ */
+const Shutdown = Type.Object({
+  drainPeriod: withDefault(Duration, '5s'),
+  timeout: withDefault(Duration, '25s'),
 }, strict)
 
 const Server = Type.Object({
@@ -62,6 +80,7 @@ const Server = Type.Object({
   tls: withDefault(TlsFiles, {}),
   /** Create a self-signed development certificate when the files are missing (the embedded default). */
   devCertificate: Type.Boolean({ default: false }),
+  shutdown: withDefault(Shutdown, {}),
 }, strict)
 
 const State = Type.Object({
@@ -131,7 +150,8 @@ const S3Location = Type.Object({
   endpoint: Type.Optional(Type.String({ pattern: '^https?://[^/]+/?$', description: 'an http(s)://host:port URL without a path' })),
   bucket: Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]+[a-z0-9]$', description: 'an S3 bucket name' }),
   /** Key prefix below the bucket. s3-prefix and restic sources treat it as a folder (a missing trailing '/' is added); kopia uses it verbatim, as kopia does. */
-  prefix: Type.String({ default: '', pattern: '^(?!/)', description: 'a key prefix, not starting with /' }),
+  // '^([^/]|$)' says '^(?!/)' without a lookahead, which helm's RE2 validator (values.schema.json) rejects.
+  prefix: Type.String({ default: '', pattern: '^([^/]|$)', description: 'a key prefix, not starting with /' }),
   region: Type.String({ minLength: 1, default: 'us-east-1' }),
   forcePathStyle: Type.Boolean({ default: true }),
   accessKeyIdFile: Type.Optional(Type.String({ minLength: 1 })),
