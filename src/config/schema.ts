@@ -149,8 +149,8 @@ export type StaticSourceConfig = Static<typeof StaticSource>
 const S3Location = Type.Object({
   endpoint: Type.Optional(Type.String({ pattern: '^https?://[^/]+/?$', description: 'an http(s)://host:port URL without a path' })),
   bucket: Type.String({ minLength: 3, maxLength: 63, pattern: '^[a-z0-9][a-z0-9.-]+[a-z0-9]$', description: 'an S3 bucket name' }),
-  /** Key prefix below the bucket. s3-prefix and restic sources treat it as a folder (a missing trailing '/' is added); kopia uses it verbatim, as kopia does. */
   // '^([^/]|$)' says '^(?!/)' without a lookahead, which helm's RE2 validator (values.schema.json) rejects.
+  /** Key prefix below the bucket. s3-prefix and restic sources treat it as a folder (a missing trailing '/' is added); kopia uses it verbatim, as kopia does. */
   prefix: Type.String({ default: '', pattern: '^([^/]|$)', description: 'a key prefix, not starting with /' }),
   region: Type.String({ minLength: 1, default: 'us-east-1' }),
   forcePathStyle: Type.Boolean({ default: true }),
