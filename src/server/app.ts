@@ -2,6 +2,7 @@
 import { fastify, LogController, type FastifyError, type FastifyInstance } from 'fastify'
 import type { Logger } from 'pino'
 import { admissionRoutes, type AdmissionRoutesOptions } from './admission-routes.ts'
+import { SERVER_TLS_OPTIONS } from '../tls/server-options.ts'
 import type { Metrics } from './metrics.ts'
 import { renderStatusPage, wantsHtml } from './status-page.ts'
 import type { StatusDocument } from './status.ts'
@@ -22,7 +23,7 @@ export interface WebhookServerOptions extends AdmissionRoutesOptions {
 const BODY_LIMIT = 8 * 1024 * 1024
 
 /**
- * The HTTPS webhook server (TLS 1.2+ with `options.tls`, 8 MiB bodies): /healthz, /readyz (503 with what
+ * The HTTPS webhook server (`options.tls` with SERVER_TLS_OPTIONS: TLS 1.2+, ECDHE with AEAD only; 8 MiB bodies): /healthz, /readyz (503 with what
  * is pending) and the admission routes. Built, not listening: the caller calls listen. Errors of Fastify
  * itself answer 4xx with one line and are logged at warn with `{ err }`.
  */
@@ -34,7 +35,7 @@ export function buildWebhookServer(options: WebhookServerOptions): FastifyInstan
     childLoggerFactory: (logger) => logger,
     bodyLimit: BODY_LIMIT,
     keepAliveTimeout: 75_000,
-    https: { key: options.tls.key, cert: options.tls.cert, minVersion: 'TLSv1.2' },
+    https: { ...SERVER_TLS_OPTIONS, key: options.tls.key, cert: options.tls.cert },
   }) as unknown as FastifyInstance
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400
