@@ -94,8 +94,19 @@ function sourceTypeError(errors: ErrorObject[]): ErrorObject | undefined {
   return { ...error, keyword: 'enum', instancePath: `${error.instancePath}/type`, params: { allowedValues: SOURCE_TYPES } }
 }
 
+const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]'])
+
+/** The webhook and the metrics/status server would bind the same address (0 picks a free port each). */
+function portsCollide(server: Config['server']): boolean {
+  if (server.port === 0 || server.port !== server.metricsPort) return false
+  return server.host === server.metricsHost || WILDCARD_HOSTS.has(server.host) || WILDCARD_HOSTS.has(server.metricsHost)
+}
+
 /** Semantics the schema cannot say. */
 function crossCheck(config: Config): void {
+  if (portsCollide(config.server)) {
+    throw new ConfigError(`server.port and server.metricsPort: both are ${config.server.port}; the webhook (TLS) and the metrics/status server (plain HTTP) need a port each`)
+  }
   const repo = config.movers.repository
   if (repo && Boolean(repo.nfs) === Boolean(repo.pvc)) {
     throw new ConfigError('movers.repository: set exactly one of nfs or pvc')

@@ -51,6 +51,9 @@ t.test('errors name the key path', async (t) => {
     ['catalog: {sources: [{name: k, type: kopia, filesystem: {path: /r}}]}', /catalog\.sources\[0\]\.passwordFile: is required/],
     ['catalog: {sources: [{name: r, type: restic, filesystem: {path: /r}, passwordFile: /p, identity: {hostname: "{{namespace}}", tag: backup}}]}', /catalog\.sources\[0\]\.identity\.tag: must contain \{\{namespace\}\} or \{\{pvc\}\}/],
     ['server: {port: 70000}', /server\.port: must be <= 65535/],
+    ['server: {port: 9090}', /^test\.yaml: server\.port and server\.metricsPort: both are 9090; .* need a port each$/],
+    ['server: {port: 8443, metricsPort: 8443, host: 127.0.0.1}', /server\.port and server\.metricsPort: both are 8443/],
+    ['server: {port: 8443, metricsPort: 8443, host: 127.0.0.1, metricsHost: 127.0.0.1}', /server\.port and server\.metricsPort: both are 8443/],
     ['mode: strict', /mode: must be one of "enforce", "audit"/],
     ['pvc: {selector: {matchExpressions: [{key: a, operator: Has}]}}', /pvc\.selector\.matchExpressions\[0\]\.operator: must be one of/],
     ['movers: {repository: {mountPath: /r}}', /movers\.repository: set exactly one of nfs or pvc/],
@@ -64,6 +67,12 @@ t.test('errors name the key path', async (t) => {
     t.throws(() => parseConfig(yaml, 'test.yaml'), { name: 'ConfigError', message }, yaml)
   }
   t.throws(() => loadConfigFile('/nonexistent/config.yaml'), ConfigError)
+})
+
+t.test('the webhook and the metrics server may share a port number only on different addresses, or as 0', async (t) => {
+  for (const yaml of ['server: {port: 0, metricsPort: 0}', 'server: {port: 8443, metricsPort: 8443, host: 10.0.0.5, metricsHost: 127.0.0.1}']) {
+    t.doesNotThrow(() => parseConfig(yaml, 'test.yaml'), yaml)
+  }
 })
 
 t.test('the in-cluster example config is valid', async (t) => {
