@@ -3,13 +3,13 @@
 import type { Snapshot } from '../state/snapshot.ts'
 import { objectKey, type ReplicationDestinationInfo } from '../state/cluster-state.ts'
 import { annotate } from './annotations.ts'
-import { lookupBackup, type BackupAnswer } from './backup-lookup.ts'
+import { describeFoundBackup, lookupPvcBackup, type BackupAnswer } from './backup-lookup.ts'
 import { skip, type AdmissionInput, type Decision, type Outcome } from './decision.ts'
 import { matchesSelector } from './label-selector.ts'
 import { renderName } from './name-template.ts'
-import { asObject, type JsonObject } from '../json.ts'
+import { asObject, asString, type JsonObject } from '../json.ts'
 import { stringMap } from './object-fields.ts'
-import { describeBackup, isVolSyncOwned, readDataSource, RD_API_GROUP, RD_KIND } from './volsync-objects.ts'
+import { isVolSyncOwned, readDataSource, RD_API_GROUP, RD_KIND } from './volsync-objects.ts'
 
 const RULE = 'pvc-restore'
 
@@ -72,7 +72,7 @@ function decideWithoutImage(ctx: PvcContext, rd: ReplicationDestinationInfo | un
   const state = notReadyState(rd, rdRef)
   switch (answer.state) {
     case 'backup': {
-      const backup = describeBackup(answer.entry)
+      const backup = describeFoundBackup(answer)
       switch (config.pvc.whenBackupNotReady) {
         case 'wait':
           return decided(ctx, 'wait', `${backup} exists for ${pvcRef}; ${state}: the volume populator waits until it syncs`, {
@@ -114,6 +114,34 @@ function decideWithoutImage(ctx: PvcContext, rd: ReplicationDestinationInfo | un
 }
 
 /**
+ * A participating PVC sent with `generateName`: the API server picks its name after admission, so
+ * `pvc.destinationName` (which must use {{pvc}}) names no ReplicationDestination and it cannot be
+ * restored. Said in a warning; when its backup name renders without the name (`{{label "KEY"}}`) and a
+ * backup exists, the decision is `fresh` and the warning says it starts EMPTY over that backup.
+ */
+function decideGeneratedName(snapshot: Snapshot, input: AdmissionInput, pvc: JsonObject, labels: Readonly<Record<string, string>>, now: number): Decision {
+  const prefix = asString(asObject(pvc.metadata)?.generateName) ?? ''
+  const pvcRef = `${input.namespace}/${prefix}<generated>`
+  const why = `its name is picked by the API server after admission (generateName), so pvc.destinationName "${snapshot.config.pvc.destinationName}" names no ReplicationDestination for it`
+  const { answer, backupName } = lookupPvcBackup(snapshot, { namespace: input.namespace, name: null, labels }, now)
+  if (answer.state !== 'backup') {
+    const known = answer.state === 'none' ? `no backup is known under backup name ${backupName}` : `whether a backup exists is unknown (${answer.reason})`
+    return { rule: RULE, outcome: 'skip', reasons: [`${pvcRef} cannot be restored: ${why}; ${known}`], warnings: [`${pvcRef} is not restored by volsync-autorestore: ${why}; give it a fixed metadata.name to have it restored`] }
+  }
+  const reason = `${describeFoundBackup(answer)} exists for backup name ${backupName}, but ${why}`
+  const metadata = asObject(pvc.metadata)
+  const mutated: JsonObject = { ...pvc, ...(metadata ? { metadata: { ...metadata } } : {}) }
+  annotate(mutated, 'fresh', reason)
+  return {
+    rule: RULE,
+    outcome: 'fresh',
+    reasons: [reason],
+    warnings: [`${pvcRef} starts EMPTY although ${describeFoundBackup(answer)} exists for it (backup name ${backupName}): ${why}. Create it with a fixed metadata.name to have it restored.`],
+    mutated,
+  }
+}
+
+/**
  * The /mutate rule for a participating PVC's CREATE (`pvc.selector`, not VolSync's own, with a name):
  * `restore` when the RD named by `pvc.destinationName` has a VolumeSnapshot `latestImage`; otherwise, by
  * the catalog's answer at `now` (epoch ms), `wait`/`deny`/`fresh` (`pvc.whenBackupNotReady`,
@@ -129,7 +157,7 @@ export function decidePvcCreate(snapshot: Snapshot, input: AdmissionInput, now: 
   if (isVolSyncOwned(labels)) return skip(RULE, 'a PVC that VolSync itself created')
   const { config } = snapshot
   if (!matchesSelector(config.pvc.selector, labels)) return skip(RULE, 'not participating: labels do not match pvc.selector')
-  if (!input.name) return skip(RULE, 'a PVC without a name (generateName) cannot be matched to a backup')
+  if (!input.name) return decideGeneratedName(snapshot, input, pvc, labels, now)
   const destination = renderName(config.pvc.destinationName, { pvc: input.name, namespace: input.namespace })
   const ctx: PvcContext = { snapshot, input, pvc, namespace: input.namespace, name: input.name, destination }
 
@@ -141,7 +169,7 @@ export function decidePvcCreate(snapshot: Snapshot, input: AdmissionInput, now: 
 
   const rd = snapshot.cluster.replicationDestinations.get(objectKey(input.namespace, destination))
   const image = usableImage(rd)
-  const answer = lookupBackup(snapshot.catalog, input.namespace, input.name, now, snapshot.staleAfterMs)
+  const answer = lookupPvcBackup(snapshot, { namespace: input.namespace, name: input.name, labels }, now).answer
   if (image) {
     const emptyHint = answer.state === 'none'
       ? ` (note: the catalog knows no backup for ${input.namespace}/${input.name}; the image may be of an empty restore)`

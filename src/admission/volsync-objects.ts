@@ -74,18 +74,5 @@ export function isKopiaSecret(values: ReadonlyMap<string, string | null>): boole
   return false
 }
 
-const KOPIA_MAX_USERNAME = 50
-const KOPIA_DEFAULT_IDENTITY = 'volsync-default'
-
-/** The fork's default Kopia username for an RS/RD named `name` (builder.go generateUsername, fork >= v0.15.40). */
-export function kopiaUsername(name: string): string {
-  const kept = name.replace(/[^A-Za-z0-9_-]/g, '').replace(/^[-_]+|[-_]+$/g, '')
-  // Trimmed first, then cut: the fork does the same, so a cut may end in '-'.
-  return kept === '' ? KOPIA_DEFAULT_IDENTITY : kept.slice(0, KOPIA_MAX_USERNAME)
-}
-
-/** The fork's default Kopia hostname: the sanitized namespace, else the sanitized object name (generateHostname). */
-export function kopiaHostname(namespace: string, name: string): string {
-  const sanitize = (text: string): string => text.replace(/_/g, '-').replace(/[^A-Za-z0-9.-]/g, '').replace(/^[-.]+|[-.]+$/g, '')
-  return sanitize(namespace) || sanitize(name) || KOPIA_DEFAULT_IDENTITY
-}
+// The Kopia identity rules live in the one naming module; re-exported for the rules that read them here.
+export { kopiaHostname, kopiaUsername } from '../volsync/names.ts'

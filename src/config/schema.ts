@@ -105,6 +105,17 @@ const Kube = Type.Object({
 const Pvc = Type.Object({
   selector: withDefault(LabelSelector, { matchExpressions: [{ key: 'backup', operator: 'Exists' }] }),
   destinationName: Type.String({ minLength: 1, default: '{{pvc}}-dst', pattern: '^[a-z0-9{}.-]+$' }),
+  /**
+   * The name a PVC's backups are filed under (the ReplicationSource's name, hence the Kopia username
+   * after VolSync's sanitizing, volsync/names.ts): `{{pvc}}`, `{{namespace}}` and `{{label "KEY"}}`
+   * (the PVC's label KEY), for apps whose PVC is named differently from their backups.
+   */
+  backupName: Type.String({
+    minLength: 1,
+    default: '{{pvc}}',
+    pattern: '^(?:[^{}]|\\{\\{pvc\\}\\}|\\{\\{namespace\\}\\}|\\{\\{\\s*label\\s+"[^"]+"\\s*\\}\\})+$',
+    description: 'a name template using only {{pvc}}, {{namespace}} and {{label "KEY"}}, e.g. "{{pvc}}" or \'{{label "app.kubernetes.io/instance"}}\'',
+  }),
   whenBackupNotReady: Type.Union([Type.Literal('wait'), Type.Literal('deny'), Type.Literal('fresh')], { default: 'wait' }),
   whenCatalogUnknown: Type.Union([Type.Literal('fresh'), Type.Literal('deny')], { default: 'fresh' }),
 }, strict)
