@@ -1,5 +1,6 @@
 // Reduces Kubernetes objects to the ClusterState admission reads. Shared by the offline
 // directory source and (later) the API-server watch, so both publish the same shape.
+import { readRdImageShape } from '../admission/rd-never-ready.ts'
 import { asObject, type JsonObject } from '../json.ts'
 import { objectKey, type ClusterState, type PvcInfo, type ReplicationDestinationInfo, type ReplicationSourceInfo, type TypedReference } from '../state/cluster-state.ts'
 
@@ -7,8 +8,6 @@ type Obj = JsonObject
 function str(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
 }
-
-const MOVER_BLOCKS = ['kopia', 'restic', 'rsync', 'rsyncTLS', 'rclone', 'syncthing', 'external'] as const
 
 function latestImage(status: Obj | undefined): TypedReference | null {
   const image = asObject(status?.latestImage)
@@ -26,20 +25,16 @@ function stringMap(value: unknown): Record<string, string> {
 }
 
 /**
- * What admission and pre-warm read of a ReplicationDestination: `status.latestImage`, the `copyMethod` of
- * whichever mover block is set, the manual trigger and `status.lastManualSync`, and its labels. Empty
+ * What admission and pre-warm read of a ReplicationDestination: `status.latestImage`, the mover block that is
+ * set with its `copyMethod` and `destinationPVC`, the manual trigger and `status.lastManualSync`, and its labels. Empty
  * strings read as absent.
  */
 export function replicationDestination(o: Obj, namespace: string, name: string): ReplicationDestinationInfo {
   const spec = asObject(o.spec)
-  let copyMethod: string | null = null
-  for (const block of MOVER_BLOCKS) {
-    const method = str(asObject(spec?.[block])?.copyMethod)
-    if (method) copyMethod = method
-  }
+  const { mover, copyMethod, destinationPVC } = readRdImageShape(spec)
   const status = asObject(o.status)
   return {
-    namespace, name, latestImage: latestImage(status), copyMethod,
+    namespace, name, latestImage: latestImage(status), copyMethod, mover, destinationPVC,
     manualTrigger: str(asObject(spec?.trigger)?.manual) ?? null,
     lastManualSync: str(status?.lastManualSync) ?? null,
     labels: stringMap(asObject(o.metadata)?.labels),

@@ -12,6 +12,10 @@ export interface ReplicationDestinationInfo {
   readonly latestImage: TypedReference | null
   /** copyMethod of the mover block (Snapshot is what the volume populator needs). */
   readonly copyMethod: string | null
+  /** The mover block that is set (`kopia`, `restic`, ...); absent or null when not known. */
+  readonly mover?: string | null
+  /** The mover block's destinationPVC, when set (admission/rd-never-ready.ts). */
+  readonly destinationPVC?: string | null
   /** spec.trigger.manual and status.lastManualSync: equal means the manual sync finished (idle). */
   readonly manualTrigger?: string | null
   readonly lastManualSync?: string | null
