@@ -2,8 +2,9 @@
 // `username@hostname:/path` map to PVCs by identity patterns (default: VolSync's mover,
 // username = {{pvc}}, hostname = {{namespace}}).
 import type { KopiaSourceConfig } from '../config/schema.ts'
-import { compileIdentityPattern, combineIdentities } from '../config/identity-pattern.ts'
+import { compileIdentityPattern, combineIdentities, KUBERNETES_NAME_PATTERN } from '../config/identity-pattern.ts'
 import { readSecretFile } from '../config/secret-file.ts'
+import { KopiaError } from '../kopia/errors.ts'
 import { describeRead } from '../kopia/read-summary.ts'
 import type { KopiaPollResult, KopiaSourceSnapshots } from '../kopia/repository.ts'
 import type { CatalogDiagnostic } from '../state/catalog-state.ts'
@@ -14,12 +15,25 @@ import { summarizeKopiaSources } from './kopia-summary.ts'
 import { type KopiaWhere, openKopia, type OpenedKopia } from './opened-kopia.ts'
 import type { CatalogSource } from './source.ts'
 import { storeFor } from './source-store.ts'
+import { KOPIA_HOSTNAME_PATTERN, KOPIA_USERNAME_PATTERN } from '../volsync/names.ts'
 
-/** A function giving the namespace/pvc of a Kopia source, or null when it belongs to no single PVC. */
+/**
+ * What a variable may match in each field of a Kopia source: the username and hostname VolSync's mover
+ * writes are its sanitized RS name (cut at 50, possibly ending in '-') and namespace
+ * (volsync/names.ts), not Kubernetes names; the path is matched as a Kubernetes name.
+ */
+const FIELD_VARIABLE = { username: KOPIA_USERNAME_PATTERN, hostname: KOPIA_HOSTNAME_PATTERN, path: KUBERNETES_NAME_PATTERN } as const
+
+/**
+ * A function giving the namespace/pvc a Kopia snapshot source `username@hostname:path` is filed under, or
+ * null when it belongs to no single PVC. With the default identity that is hostname/username as VolSync
+ * wrote them: a PVC whose name VolSync sanitized or cut (`zigbee2mqtt.data` -> `zigbee2mqttdata`) is
+ * listed under that username, and the PVC lookup maps a PVC's backup name to it (admission/backup-lookup.ts).
+ */
 export function kopiaSourceOwner(identity: KopiaSourceConfig['identity']): (source: KopiaSourceSnapshots) => { namespace: string; pvc: string } | null {
   const fields = (['username', 'hostname', 'path'] as const).flatMap((field) => {
     const pattern = identity[field]
-    return pattern === undefined ? [] : [{ field, pattern: compileIdentityPattern(pattern) }]
+    return pattern === undefined ? [] : [{ field, pattern: compileIdentityPattern(pattern, FIELD_VARIABLE[field]) }]
   })
   return (source) => combineIdentities(fields.map(({ field, pattern }) => pattern.match(source[field])))
 }
@@ -49,6 +63,38 @@ export function kopiaNoBackupsDiagnostic(result: KopiaPollResult, location: stri
 }
 
 /**
+ * The message for a repository not found under an S3 prefix without a trailing '/': Kopia (and so this
+ * reader) uses the prefix verbatim, so prefix `kopia/app` reads the key `kopia/appkopia.repository`, not
+ * `kopia/app/kopia.repository`. Names the key actually read, says whether the repository exists one
+ * '/' further, and what to set. Pure wording; `existsWithSlash` null when that was not checked.
+ */
+export function unslashedPrefixMessage(bucket: string, prefix: string, existsWithSlash: boolean | null): string {
+  const read = `s3://${bucket}/${prefix}kopia.repository`
+  const slashed = `s3://${bucket}/${prefix}/kopia.repository`
+  const found = existsWithSlash === true
+    ? `; a repository does exist at ${slashed}`
+    : existsWithSlash === false ? `; there is none at ${slashed} either` : ''
+  return `no Kopia repository at ${read}: the key read is ${prefix}kopia.repository, because Kopia uses s3.prefix "${prefix}" verbatim, without adding a '/'${found}. If the repository is in the folder ${prefix}/, set s3.prefix: "${prefix}/" (VolSync's movers from v0.16.11 always add the '/')`
+}
+
+/**
+ * `error` from opening the repository, reworded when it is "no kopia.repository" under an S3 prefix
+ * without a trailing '/' (unslashedPrefixMessage, after one stat of `<prefix>/kopia.repository`); any
+ * other error is returned as it is.
+ */
+async function explainUnslashedPrefix(error: unknown, config: KopiaSourceConfig, signal: AbortSignal): Promise<unknown> {
+  const s3 = config.s3
+  if (!(error instanceof KopiaError) || error.code !== 'not-a-repository' || !s3 || s3.prefix === '' || s3.prefix.endsWith('/')) return error
+  let existsWithSlash: boolean | null = null
+  try {
+    existsWithSlash = (await storeFor(config, true).stat('kopia.repository', signal)) !== null
+  } catch {
+    // The stat only sharpens the message; the original failure is what gets reported.
+  }
+  return new KopiaError('not-a-repository', error.location, unslashedPrefixMessage(s3.bucket, s3.prefix, existsWithSlash), { cause: error })
+}
+
+/**
  * The catalog source of one shared Kopia repository: each poll reads `passwordFile` (SecretFileError when
  * unreadable or empty), opens the repository once per password (a rotated Secret reopens it), reads its
  * snapshot manifests from S3 or the directory, and gives one entry per PVC that `identity` maps a source
@@ -69,7 +115,9 @@ export function kopiaSource(config: KopiaSourceConfig): CatalogSource {
     type: 'kopia',
     async poll(signal) {
       const password = await readSecretFile(config.passwordFile, 'passwordFile')
-      const kopia = await opened.get('', password, () => openKopia(store, password, where, signal))
+      const kopia = await opened.get('', password, () => openKopia(store, password, where, signal).catch(async (error: unknown) => {
+        throw await explainUnslashedPrefix(error, config, signal)
+      }))
       const result = await kopia.repository.pollDetailed(signal)
       const entries = groupByPvc(result.sources, ownerOf)
         .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'kopia', summarizeKopiaSources(items)))

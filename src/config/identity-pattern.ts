@@ -20,19 +20,25 @@ function escapeRegExp(text: string): string {
   return text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
 
+/** The default text a variable matches: a Kubernetes name (no '/', never empty), as a regular-expression fragment. */
+export const KUBERNETES_NAME_PATTERN = NAME.slice(1, -1)
+
 /**
  * A matcher for a pattern such as `/data/{{namespace}}/{{pvc}}`: the literal parts must match exactly,
- * each variable a Kubernetes name (no '/', not empty), and a variable used twice the same text both times.
+ * each variable a Kubernetes name (no '/', not empty) or, with `variable`, text matching that
+ * regular-expression fragment (a Kopia username is not a Kubernetes name: VolSync's sanitized, cut RS
+ * name may end in '-', volsync/names.ts), and a variable used twice the same text both times.
  * Never throws: any other `{{...}}` is literal text.
  */
-export function compileIdentityPattern(source: string): IdentityPattern {
+export function compileIdentityPattern(source: string, variable: string = KUBERNETES_NAME_PATTERN): IdentityPattern {
+  const group = `(${variable})`
   const variables: Array<'namespace' | 'pvc'> = []
   let regex = '^'
   let last = 0
   for (const found of source.matchAll(VARIABLE)) {
     const name = found[1] as 'namespace' | 'pvc'
     regex += escapeRegExp(source.slice(last, found.index))
-    regex += variables.includes(name) ? `\\${variables.indexOf(name) + 1}` : NAME
+    regex += variables.includes(name) ? `\\${variables.indexOf(name) + 1}` : group
     if (!variables.includes(name)) variables.push(name)
     last = found.index + found[0].length
   }
