@@ -19,6 +19,13 @@ export interface LoopHealth {
   readonly lastSuccess: number | null
   /** What it is waiting for while not loaded, in words (e.g. "first catalog poll not finished"). */
   readonly waitingFor?: string
+  /**
+   * Set when this replica cannot answer correctly now although it loaded, in words (e.g. "the served
+   * certificate expired at ..."): readiness() reports it as pending, so /readyz is 503. Unlike `error`
+   * (a failing input whose last good state still gives right answers), this is for a state in which
+   * every answer fails, such as a served certificate the API server will refuse. Rare by design.
+   */
+  readonly unready?: string
 }
 
 /** A background loop. */

@@ -3,6 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom
 import { findMissedRestores } from '../controllers/missed-restores.ts'
 import type { PasswordVerdictCounts } from '../catalog/password-verdicts.ts'
 import type { Snapshot } from '../state/snapshot.ts'
+import type { ServedTlsState } from '../tls/reloading-context.ts'
 
 const PREFIX = 'volsync_autorestore_'
 
@@ -13,16 +14,27 @@ export interface MetricSources {
   readonly isLeader?: () => boolean
   /** The Kopia password-check queue's counts (see catalog/password-verdicts.ts). */
   readonly passwordChecks?: () => PasswordVerdictCounts
+  /** The served certificate and its last reload (absent or undefined: not serving yet). */
+  readonly tls?: () => ServedTlsState | undefined
+  /** Whether the last config file reload was applied (true when none failed or no file is watched). */
+  readonly configReloadSucceeded?: () => boolean
 }
+
+/**
+ * prom-client's default metrics that break the exposition conventions (`promtool check metrics`):
+ * gauges named `_total`. Their per-type twins without the suffix (`nodejs_active_handles`, ...) stay.
+ */
+const NONCONFORMING_DEFAULT_METRICS = ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']
 
 /**
  * Registers every metric of the server in a new registry. Counters the loops increment are
  * returned; gauges are read from `sources` at scrape time, so they cannot drift from the state.
  */
 export function createMetrics(sources: MetricSources) {
-  const { readSnapshot, isLeader, passwordChecks } = sources
+  const { readSnapshot, isLeader, passwordChecks, tls, configReloadSucceeded } = sources
   const registry = new Registry()
   collectDefaultMetrics({ register: registry, prefix: PREFIX })
+  for (const name of NONCONFORMING_DEFAULT_METRICS) registry.removeSingleMetric(`${PREFIX}${name}`)
 
   const admissionRequests = new Counter({
     name: `${PREFIX}admission_requests_total`,
@@ -54,6 +66,30 @@ export function createMetrics(sources: MetricSources) {
     help: 'Serving certificate reloads from disk, by result.',
     labelNames: ['result'] as const,
     registers: [registry],
+  })
+  new Gauge({
+    name: `${PREFIX}config_last_reload_success`,
+    help: '1 when the last config file reload was applied (or none failed), 0 while the file on disk is rejected and the last good config stays in force.',
+    registers: [registry],
+    collect() { this.set((configReloadSucceeded?.() ?? true) ? 1 : 0) },
+  })
+  new Gauge({
+    name: `${PREFIX}tls_last_reload_success`,
+    help: '1 when the certificate offered last (files or Secret) is the one served, 0 while a replacement is refused (expired, not yet valid, wrong names, mismatched key) and the previous one is served.',
+    registers: [registry],
+    collect() {
+      const state = tls?.()
+      if (state) this.set(state.lastReloadError === null ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}tls_certificate_not_after_seconds`,
+    help: 'Expiry (notAfter) of the served serving certificate, Unix time in seconds; alert well before time() reaches it.',
+    registers: [registry],
+    collect() {
+      const state = tls?.()
+      if (state) this.set(state.notAfter.getTime() / 1000)
+    },
   })
   const catalogPolls = new Counter({
     name: `${PREFIX}catalog_polls_total`,
@@ -183,14 +219,15 @@ export function createMetrics(sources: MetricSources) {
       }
     },
   })
-  new Gauge({
-    name: `${PREFIX}watch_restarts`,
+  new Counter({
+    name: `${PREFIX}watch_restarts_total`,
     help: 'Restarts of the watch per resource since start (dropped connections, errors, 410 Gone relists).',
     labelNames: ['resource'] as const,
     registers: [registry],
     collect() {
+      // The informer keeps the monotonic count per resource; the counter mirrors it at scrape time.
       this.reset()
-      for (const watch of readSnapshot().cluster.watches) this.set({ resource: watch.resource }, watch.restarts)
+      for (const watch of readSnapshot().cluster.watches) this.inc({ resource: watch.resource }, watch.restarts)
     },
   })
 

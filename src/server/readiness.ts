@@ -15,13 +15,16 @@ export interface Readiness {
  * Pure: readiness from the loops' health. A loop that loaded once stays "ready" while it fails,
  * because it keeps serving its last good state (its age is in /status and the metrics); turning
  * 503 then would make the API server skip the webhook on every replica at once (failurePolicy
- * Ignore) and start PVCs empty over good backups.
+ * Ignore) and start PVCs empty over good backups. The one exception is a loop's `unready` (e.g. the
+ * served certificate has expired): then no answer reaches the API server anyway, and a 503 at least
+ * says so (it is listed in `pending`, whether or not the loop gates readiness).
  */
 export function readiness(health: readonly LoopHealth[]): Readiness {
   const pending: string[] = []
   const degraded: string[] = []
   for (const h of health) {
     if (h.gatesReadiness && !h.loaded) pending.push(`${h.name}: ${h.waitingFor ?? 'not loaded yet'}${h.error !== null ? ` (${h.error})` : ''}`)
+    else if (h.unready !== undefined) pending.push(`${h.name}: ${h.unready}`)
     else if (h.error !== null) degraded.push(`${h.name}: ${h.error}`)
   }
   return { ready: pending.length === 0, pending, degraded }

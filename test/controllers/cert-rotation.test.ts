@@ -363,7 +363,7 @@ t.test('cert-manager mode (no server.tls.selfManaged): the mounted files are ser
   // The API server is reachable (kube credentials given): still nothing may be read or written there.
   const source = tlsSource({ config, kubeConfig: h.fake.kubeConfig(), onReload: () => {}, log: silentLog })
   t.teardown(() => source.close())
-  t.same(source.loops, [], 'no rotation loop, on the leader or elsewhere')
+  t.same(source.loops.map((l) => [l.name, l.leaderOnly]), [['tls', false]], 'only the served certificate\'s health: no rotation loop, on the leader or elsewhere')
   const context = await source.context()
   const port = await serveWith(t, context)
   t.equal(await servedFingerprint(port, ca.certPem), new X509Certificate(issued.certPem).fingerprint256, 'serves the mounted certificate')
