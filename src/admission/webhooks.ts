@@ -70,7 +70,7 @@ export const WEBHOOKS: readonly WebhookEntry[] = [
   {
     name: 'replicationdestinations.validate.volsync-autorestore.io', webhook: 'validate', path: '/validate', resources: [RD], operations: ['CREATE', 'UPDATE'],
     objectSelector: () => undefined, decide: validationRule(REPLICATION_DESTINATION_CHECKS),
-    purpose: 'ReplicationDestination pitfalls (no sourceIdentity, no trigger)',
+    purpose: 'ReplicationDestination pitfalls (no sourceIdentity, no trigger, a restore source that can never give the volume populator an image)',
   },
   {
     name: 'pvc.validate.volsync-autorestore.io', webhook: 'validate', path: '/validate', resources: [PVC], operations: ['CREATE'],

@@ -275,6 +275,8 @@ const Validation = Type.Object({
   s3PlainHttp: WarnOrDeny,
   rdSourceIdentity: WarnOrDeny,
   rdTrigger: WarnOrDeny,
+  /** An RD participating PVCs are restored from that can never give the volume populator an image (copyMethod not Snapshot, destinationPVC the PVC itself, a mover that cannot read the backup's repository). */
+  rdNeverReady: WarnOrDeny,
   pvcDanglingDataSource: WarnOrDeny,
   /** A Kopia Secret whose S3 repository the catalog found at <prefix>kopia.repository (needs a catalog source over that bucket). */
   kopiaPrefixSlash: WarnOrDeny,

@@ -10,6 +10,7 @@ import { checkKopiaPassword } from './kopia-password.ts'
 import { checkKopiaPrefixSlash } from './kopia-prefix-slash.ts'
 import { checkKopiaSecretKeys } from './kopia-secret-keys.ts'
 import { checkPvcDanglingDataSource } from './pvc-dangling-data-source.ts'
+import { checkRdNeverReady } from './rd-never-ready.ts'
 import { checkRdSourceIdentity } from './rd-source-identity.ts'
 import { checkRdTrigger } from './rd-trigger.ts'
 import { checkS3PlainHttp } from './s3-plain-http.ts'
@@ -19,7 +20,7 @@ const RULE = 'validation'
 /** Checks of a repository Secret (Kopia or restic). */
 export const SECRET_CHECKS: readonly ValidationCheck[] = [checkKopiaSecretKeys, checkS3PlainHttp, checkKopiaPrefixSlash, checkKopiaPassword]
 /** Checks of a ReplicationDestination. */
-export const REPLICATION_DESTINATION_CHECKS: readonly ValidationCheck[] = [checkRdSourceIdentity, checkRdTrigger]
+export const REPLICATION_DESTINATION_CHECKS: readonly ValidationCheck[] = [checkRdSourceIdentity, checkRdTrigger, checkRdNeverReady]
 /** Checks of a participating PVC. */
 export const PVC_CHECKS: readonly ValidationCheck[] = [checkPvcDanglingDataSource]
 
