@@ -105,12 +105,17 @@ function destinationCell(rd: DestinationView): Html {
   return html`<code>${rd.name}</code> ${state}`
 }
 
+/** The "can never be restored as it stands" flag of a PVC row, with why and the fix; nothing when it can be. */
+function neverRestorableNote(pvc: PvcView): Html | null {
+  return pvc.neverRestorable === null ? null : html`<div class="never-restorable error"><strong>can never be restored as it stands:</strong> ${pvc.neverRestorable}</div>`
+}
+
 function pvcRow(pvc: PvcView): Html {
   const kind = decisionClass(pvc.decision.outcome)
   const ref = pvc.dataSourceRef === null ? html`<span class="muted">none</span>` : html`<code>${pvc.dataSourceRef.kind}/${pvc.dataSourceRef.name}</code>`
   return html`<tr class="pvc ${kind}" data-pvc="${pvc.namespace}/${pvc.name}">
 <td><code>${pvc.namespace}/${pvc.name}</code></td>
-<td><span class="badge ${kind}">${pvc.decision.outcome}</span><div class="reason">${pvc.decision.denial ?? pvc.decision.reason}</div></td>
+<td><span class="badge ${kind}">${pvc.decision.outcome}</span><div class="reason">${pvc.decision.denial ?? pvc.decision.reason}</div>${neverRestorableNote(pvc)}</td>
 <td>${backupCell(pvc.backup)}</td>
 <td>${destinationCell(pvc.destination)}</td>
 <td>${ref}</td>

@@ -2,11 +2,12 @@
 // what it would be decided if it were created now; plus the health of every loop. Pure, so the
 // page and the JSON document show the same answers the webhook would give.
 import { findMissedRestores } from '../controllers/missed-restores.ts'
-import { lookupBackup } from '../admission/backup-lookup.ts'
+import { lookupBackup, lookupPvcBackup } from '../admission/backup-lookup.ts'
 import type { AdmissionInput, Outcome } from '../admission/decision.ts'
 import { matchesSelector } from '../admission/label-selector.ts'
 import { renderName } from '../admission/name-template.ts'
 import { decidePvcCreate } from '../admission/pvc-restore.ts'
+import { describeFix, describeWhy, rdImageShapeOf, whyNeverReady } from '../admission/rd-never-ready.ts'
 import { isVolSyncOwned } from '../admission/volsync-objects.ts'
 import type { CatalogDiagnostic, CatalogEntry } from '../state/catalog-state.ts'
 import { objectKey, type PvcInfo, type TypedReference } from '../state/cluster-state.ts'
@@ -56,6 +57,12 @@ export interface PvcView {
   readonly decision: DecisionView
   /** Exists without a dataSourceRef although the catalog knows a backup: it started empty. */
   readonly missedRestore: boolean
+  /**
+   * Set when the PVC can never be restored as things stand: its RD exists without a usable image and
+   * can never give the volume populator one (admission/rd-never-ready.ts). Why and what to change on the
+   * RD, in one sentence; null otherwise.
+   */
+  readonly neverRestorable: string | null
 }
 
 export interface SourceHealthView {
@@ -130,6 +137,12 @@ function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: Readonly
     latestImage: rd?.latestImage ?? null,
   }
   const decided = decidePvcCreate(snapshot, syntheticCreate(pvc), now)
+  let neverRestorable: string | null = null
+  if (rd && destination.state !== 'ready') {
+    const found = lookupPvcBackup(snapshot, { namespace: pvc.namespace, name: pvc.name, labels: pvc.labels }, now).answer
+    const reasons = whyNeverReady(rdImageShapeOf(rd), { pvc: pvc.name, backupKind: found.state === 'backup' ? found.entry.kind : null })
+    if (reasons.length > 0) neverRestorable = `ReplicationDestination ${destinationName} can never give the volume populator an image: ${describeWhy(reasons)}. ${describeFix(reasons)}.`
+  }
   return {
     namespace: pvc.namespace,
     name: pvc.name,
@@ -139,6 +152,7 @@ function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: Readonly
     decision: { outcome: decided.outcome, reason: decided.reasons.join('; '), warning: decided.warnings[0] ?? null, denial: decided.denial ?? null },
     // The guard's own rule: no dataSourceRef, created after a backup existed.
     missedRestore: missed.has(objectKey(pvc.namespace, pvc.name)),
+    neverRestorable,
   }
 }
 
@@ -171,6 +185,8 @@ function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'gener
   if (extras.tlsFailures > 0) warnings.push(`${extras.tlsFailures} failed TLS certificate reload${extras.tlsFailures === 1 ? '' : 's'}`)
   const missed = view.pvcs.filter((p) => p.missedRestore).length
   if (missed > 0) warnings.push(`${missed} PVC${missed === 1 ? '' : 's'} started empty although a backup exists`)
+  const never = view.pvcs.filter((p) => p.neverRestorable !== null).length
+  if (never > 0) warnings.push(`${never} PVC${never === 1 ? '' : 's'} can never be restored as ${never === 1 ? 'it stands' : 'they stand'}: ${never === 1 ? 'its' : 'their'} ReplicationDestination can never give the volume populator an image (see the PVC table)`)
   return { ready: extras.readiness.ready, pending: extras.readiness.pending, warnings }
 }
 
