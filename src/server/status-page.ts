@@ -1,4 +1,5 @@
-// /status for people: one server-rendered HTML page, inline CSS, no script, no external asset.
+// /status for people: one server-rendered HTML page, inline CSS, no script, no external asset; it
+// reloads itself (a meta refresh), so an open tab follows the server without any script.
 // Every value goes through the `html` tag, which escapes it: names and error messages come from
 // the cluster, repositories and config files, and may contain markup.
 import type { CatalogDiagnostic } from '../state/catalog-state.ts'
@@ -47,6 +48,26 @@ export function formatAge(seconds: number | null): string {
   return `${Math.round(s / 86400)} d ago`
 }
 
+/** How often an open page reloads itself, in seconds. */
+export const REFRESH_SECONDS = 10
+
+/** An RFC 3339 time in whole seconds (ages are whole seconds, so milliseconds would be invented). */
+const rfc3339 = (ms: number): string => new Date(ms).toISOString().replace(/\.\d{3}Z$/, 'Z')
+
+/** `seconds` before `now` (epoch ms) as an age, with the RFC 3339 time on hover; "never" for null. */
+function ageCell(seconds: number | null, now: number): Html {
+  if (seconds === null) return html`never`
+  const at = rfc3339(now - seconds * 1000)
+  return html`<time datetime="${at}" title="${at}">${formatAge(seconds)}</time>`
+}
+
+/** A timestamp from a catalog or the cluster as its age at `now` (epoch ms), the timestamp itself on hover. */
+function timeCell(timestamp: string, now: number): Html {
+  const at = Date.parse(timestamp)
+  if (Number.isNaN(at)) return html`${timestamp}`
+  return html`<time datetime="${timestamp}" title="${timestamp}">${formatAge(Math.round((now - at) / 1000))}</time>`
+}
+
 const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`
 
 /** The CSS class of a decision: the PVC outcomes people act on, and `unknown` for anything else. */
@@ -85,11 +106,11 @@ th { background: #f0f2f4; font-weight: 600; } .meta, .muted { color: #6a737d; } 
 .ok { color: #1a7f37; } .stale, .error { color: #b42318; } code { font-size: .92em; }
 `
 
-function backupCell(backup: BackupView): Html {
+function backupCell(backup: BackupView, now: number): Html {
   switch (backup.state) {
     case 'backup': {
       const count = backup.snapshots === null ? 'unknown count' : `${backup.snapshots} snapshot${backup.snapshots === 1 ? '' : 's'}`
-      return html`<span class="backup">${backup.kind} in ${backup.source}: ${count}${backup.newest === null ? '' : `, newest ${backup.newest}`}</span>`
+      return html`<span class="backup">${backup.kind} in ${backup.source}: ${count}${backup.newest === null ? null : html`, newest ${timeCell(backup.newest, now)}`}</span>`
     }
     case 'none':
       return html`<span class="backup-none muted">none</span>`
@@ -110,39 +131,39 @@ function neverRestorableNote(pvc: PvcView): Html | null {
   return pvc.neverRestorable === null ? null : html`<div class="never-restorable error"><strong>can never be restored as it stands:</strong> ${pvc.neverRestorable}</div>`
 }
 
-function pvcRow(pvc: PvcView): Html {
+function pvcRow(pvc: PvcView, now: number): Html {
   const kind = decisionClass(pvc.decision.outcome)
   const ref = pvc.dataSourceRef === null ? html`<span class="muted">none</span>` : html`<code>${pvc.dataSourceRef.kind}/${pvc.dataSourceRef.name}</code>`
   return html`<tr class="pvc ${kind}" data-pvc="${pvc.namespace}/${pvc.name}">
 <td><code>${pvc.namespace}/${pvc.name}</code></td>
 <td><span class="badge ${kind}">${pvc.decision.outcome}</span><div class="reason">${pvc.decision.denial ?? pvc.decision.reason}</div>${neverRestorableNote(pvc)}</td>
-<td>${backupCell(pvc.backup)}</td>
+<td>${backupCell(pvc.backup, now)}</td>
 <td>${destinationCell(pvc.destination)}</td>
 <td>${ref}</td>
 </tr>`
 }
 
-function pvcSection(pvcs: readonly PvcView[]): Html {
+function pvcSection(pvcs: readonly PvcView[], now: number): Html {
   const body = pvcs.length === 0
     ? html`<p class="muted">no participating PVC is known</p>`
     : html`<table><thead><tr><th>PVC</th><th>Decision if created now</th><th>Backup (catalog)</th><th>ReplicationDestination</th><th>dataSourceRef</th></tr></thead>
-<tbody>${pvcs.map(pvcRow)}</tbody></table>`
+<tbody>${pvcs.map((pvc) => pvcRow(pvc, now))}</tbody></table>`
   return html`<section id="pvcs"><h2>PVCs</h2>${body}</section>`
 }
 
-function missedSection(pvcs: readonly PvcView[]): Html {
+function missedSection(pvcs: readonly PvcView[], now: number): Html {
   const missed = pvcs.filter((p) => p.missedRestore)
   const body = missed.length === 0
     ? html`<p class="none">none</p>`
-    : html`<ul>${missed.map((p) => html`<li class="missed"><code>${p.namespace}/${p.name}</code> has no dataSourceRef although a backup exists (${backupCell(p.backup)}): it started empty</li>`)}</ul>`
+    : html`<ul>${missed.map((p) => html`<li class="missed"><code>${p.namespace}/${p.name}</code> has no dataSourceRef although a backup exists (${backupCell(p.backup, now)}): it started empty</li>`)}</ul>`
   return html`<section id="missed-restores"><h2>Missed restores</h2>${body}</section>`
 }
 
-function sourcesSection(doc: StatusDocument): Html {
+function sourcesSection(doc: StatusDocument, now: number): Html {
   const rows = doc.catalog.sources.map((s) => {
     const health = s.ok && !s.stale ? html`<span class="ok">ok</span>` : s.stale ? html`<span class="stale">stale</span>` : html`<span class="error">error</span>`
     return html`<tr class="source" data-source="${s.name}"><td><code>${s.name}</code></td><td>${s.type}</td><td>${health}</td>
-<td>${formatAge(s.lastSuccessAgeSeconds)}</td><td>${formatAge(s.lastAttemptAgeSeconds)}</td><td>${s.entries.length}</td><td class="error">${s.error}</td></tr>`
+<td>${ageCell(s.lastSuccessAgeSeconds, now)}</td><td>${ageCell(s.lastAttemptAgeSeconds, now)}</td><td>${s.entries.length}</td><td class="error">${s.error}</td></tr>`
   })
   const body = rows.length === 0
     ? html`<p class="muted">no catalog source is configured</p>`
@@ -160,10 +181,10 @@ function diagnosticsSection(doc: StatusDocument): Html {
   return html`<section id="diagnostics"><h2>Diagnostics</h2>${items.length === 0 ? html`<p class="none">none</p>` : html`<ul>${items}</ul>`}</section>`
 }
 
-function watchesSection(doc: StatusDocument): Html {
+function watchesSection(doc: StatusDocument, now: number): Html {
   const { cluster } = doc
-  const rows = cluster.watches.map((w) => html`<tr class="watch"><td>${w.resource}</td><td>${formatAge(w.lastListAgeSeconds)}</td>
-<td>${formatAge(w.lastEventAgeSeconds)}</td><td>${w.restarts}</td><td class="error">${w.error}</td></tr>`)
+  const rows = cluster.watches.map((w) => html`<tr class="watch"><td>${w.resource}</td><td>${ageCell(w.lastListAgeSeconds, now)}</td>
+<td>${ageCell(w.lastEventAgeSeconds, now)}</td><td>${w.restarts}</td><td class="error">${w.error}</td></tr>`)
   const body = rows.length === 0
     ? html`<p class="muted">no watches (state from ${cluster.origin})</p>`
     : html`<table><thead><tr><th>Resource</th><th>Last list</th><th>Last event</th><th>Restarts</th><th>Error</th></tr></thead><tbody>${rows}</tbody></table>`
@@ -185,18 +206,24 @@ function summaryLine(doc: StatusDocument): Html {
   return html`<p class="summary ${summary.ready ? 'ready' : 'pending'}" id="summary">${text}</p>${warnings}`
 }
 
-/** The /status document as one self-contained HTML page (inline style, no script), every value escaped. Pure. */
+/**
+ * The /status document as one self-contained HTML page (inline style, no script, a meta refresh every
+ * REFRESH_SECONDS), every value escaped. Times show as ages at the document's generatedAt ("3 h ago"),
+ * the RFC 3339 time in a `<time>` element's datetime and title (on hover). Pure.
+ */
 export function renderStatusPage(doc: StatusDocument): string {
+  const now = Date.parse(doc.generatedAt)
   return `<!doctype html>\n${html`<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta http-equiv="refresh" content="${REFRESH_SECONDS}">
 <title>volsync-autorestore status</title><style>${new Html(STYLE)}</style></head>
 <body><h1>volsync-autorestore status</h1>
-<p class="meta">mode ${doc.mode} · generation ${doc.generation} · ${doc.generatedAt} · <a href="?format=json">JSON</a></p>
+<p class="meta">mode ${doc.mode} · generation ${doc.generation} · <time datetime="${doc.generatedAt}">${doc.generatedAt}</time> · refreshes every ${REFRESH_SECONDS} s · <a href="?format=json">JSON</a></p>
 ${summaryLine(doc)}
-${pvcSection(doc.pvcs)}
-${missedSection(doc.pvcs)}
-${sourcesSection(doc)}
+${pvcSection(doc.pvcs, now)}
+${missedSection(doc.pvcs, now)}
+${sourcesSection(doc, now)}
 ${diagnosticsSection(doc)}
-${watchesSection(doc)}
+${watchesSection(doc, now)}
 ${serverSection(doc)}
 </body></html>`.text}\n`
 }

@@ -121,6 +121,21 @@ t.test('page: every dynamic string is escaped', async (t) => {
   t.match(page, /<tr class="pvc fresh" data-pvc="media\/newapp">/)
 })
 
+t.test('page: times as ages with the RFC 3339 time on hover, and a refresh without script', async (t) => {
+  const snapshot = snapshotOf({ objects: OBJECTS, sources: [source({ name: 'nas', entries: ENTRIES, ageMs: 5 * 60_000 })] })
+  const page = renderStatusPage(statusDocument(snapshot, NOW, EXTRAS))
+  t.match(page, /<head>[\s\S]*<meta http-equiv="refresh" content="10">[\s\S]*<\/head>/, 'reloads itself every 10 s')
+  t.notMatch(page, /<script/i, 'with no script')
+  // NOW is 2026-03-16T09:00:00Z; jellyfin's newest snapshot 2026-03-15T04:00:00Z is 29 h old.
+  const jellyfin = elementAt(page, '<tr class="pvc restore" data-pvc="media/jellyfin">', 'tr') ?? ''
+  t.match(jellyfin, '3 snapshots, newest <time datetime="2026-03-15T04:00:00Z" title="2026-03-15T04:00:00Z">29 h ago</time>')
+  t.notMatch(textOf(jellyfin), /2026-03-15/, 'the timestamp is not in the text, only on hover')
+  const nas = elementAt(page, '<tr class="source" data-source="nas">', 'tr') ?? ''
+  t.match(nas, '<time datetime="2026-03-16T08:55:00Z" title="2026-03-16T08:55:00Z">5 min ago</time>', 'last success: an age, its time on hover')
+  const never = renderStatusPage(statusDocument(snapshotOf({ objects: OBJECTS, sources: [source({ name: 'nas', ageMs: null, error: 'boom' })] }), NOW, EXTRAS))
+  t.match(textOf(elementAt(never, '<tr class="source" data-source="nas">', 'tr') ?? ''), /^nas static (stale|error) never /, 'never: no time to hover')
+})
+
 t.test('content negotiation and ages', async (t) => {
   const BROWSER = 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8'
   t.equal(wantsHtml(BROWSER, undefined), true, 'a browser')
@@ -226,12 +241,21 @@ t.test('a running server: JSON for scripts, HTML for people', async (t) => {
     t.notMatch(dom, /<i>/, 'and opens no element')
 
     const missed = textOf(elementAt(dom, '<section id="missed-restores"', 'section') ?? '')
-    t.match(missed, /^Missed restores media\/sonarr has no dataSourceRef although a backup exists \( ?restic in nas: 1 snapshot, newest \S+ ?\): it started empty$/)
+    t.match(missed, /^Missed restores media\/sonarr has no dataSourceRef although a backup exists \( ?restic in nas: 1 snapshot, newest \d+ d ago ?\): it started empty$/)
     t.notMatch(missed, /jellyfin/)
 
     const sources = [...dom.matchAll(/<tr class="source" data-source="([^"]*)">([\s\S]*?)<\/tr>/g)].map((m) => textOf(m[2] ?? ''))
     t.equal(sources.length, 1)
     t.match(sources[0], /^nas s3-prefix ok \d+ s ago \d+ s ago 2$/)
+    const timed = ['<section id="pvcs"', '<section id="missed-restores"', '<section id="sources"'].map((open) => elementAt(dom, open, 'section') ?? '').join('')
+    const hovers = [...timed.matchAll(/<time datetime="([^"]+)" title="([^"]+)">([^<]*)<\/time>/g)]
+    t.ok(hovers.length >= 4, `ages carry their time (${hovers.length} <time> elements)`)
+    for (const [, datetime, title, age] of hovers) {
+      t.equal(title, datetime, 'the title is the time')
+      t.match(title, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, 'RFC 3339')
+      t.match(age, /^\d+ (s|min|h|d) ago$/)
+    }
+    t.match(dom, /<meta http-equiv="refresh" content="10">/, 'the page reloads itself')
     t.equal(textOf(elementAt(dom, '<section id="diagnostics"', 'section') ?? ''), 'Diagnostics none')
     t.match(textOf(elementAt(dom, '<section id="watches"', 'section') ?? ''), /no watches \(state from directory /)
     t.match(textOf(elementAt(dom, '<section id="server"', 'section') ?? ''), /Config reload error: none TLS certificate reloads: 0, failed: 0/)
@@ -240,6 +264,28 @@ t.test('a running server: JSON for scripts, HTML for people', async (t) => {
     t.ok(png.subarray(0, 8).equals(Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a])), 'a PNG')
     t.strictSame([png.readUInt32BE(16), png.readUInt32BE(20)], [1200, 900], 'of the window size')
     t.ok(png.length > 5000, `with content (${png.length} bytes)`)
+  })
+})
+
+t.test('the embedded default (examples/state as shipped) shows restore, wait, fresh and a missed restore', async (t) => {
+  const runtime = await startTestRuntime(t, { yaml: await exampleConfigYaml({ certs }) })
+  const client = new WebhookClient(runtime.webhookUrl, { ca: certs.ca })
+  t.teardown(() => client.close())
+  await waitReady(client)
+  const url = `${runtime.metricsUrl}/status`
+  const doc = await (await fetch(url, { headers: { accept: 'application/json' } })).json() as { pvcs: { namespace: string; name: string; decision: { outcome: string }; missedRestore: boolean }[]; summary: { ready: boolean; warnings: string[] } }
+  t.strictSame(doc.pvcs.map((p) => `${p.namespace}/${p.name} ${p.decision.outcome}${p.missedRestore ? ' missed' : ''}`), [
+    'home/paperless fresh', 'media/bazarr fresh', 'media/jellyfin restore', 'media/sonarr wait missed',
+  ], 'media/scratch has no backup label: left out')
+  t.equal(doc.summary.ready, true)
+  t.strictSame(doc.summary.warnings, ['1 PVC started empty although a backup exists'])
+
+  await t.test('in chromium', { skip: CHROMIUM_SKIP }, async (t) => {
+    const dom = await dumpDom(url)
+    t.strictSame(pvcRows(dom).map((r) => `${r.pvc} ${r.decision}`), ['home/paperless fresh', 'media/bazarr fresh', 'media/jellyfin restore', 'media/sonarr wait'])
+    t.match(pvcRows(dom).find((r) => r.pvc === 'media/jellyfin')?.text, /restore .*restic in nas: 3 snapshots, newest \d+ d ago .*ReplicationDestination\/jellyfin-dst$/)
+    t.match(textOf(elementAt(dom, '<section id="missed-restores"', 'section') ?? ''), /^Missed restores media\/sonarr has no dataSourceRef although a backup exists/)
+    t.match(textOf(elementAt(dom, '<p class="summary attention"', 'p') ?? ''), 'Attention: 1 PVC started empty although a backup exists')
   })
 })
 
