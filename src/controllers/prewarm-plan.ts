@@ -3,12 +3,14 @@
 // exists (and whose repository Secret exists, with prewarm.requireSecret), make sure its
 // ReplicationDestination exists, and trigger a sync when it has none to show. Never for a
 // repository without snapshots: VolSync's restore of an empty repository "succeeds" empty.
-import { lookupBackup } from '../admission/backup-lookup.ts'
+import { lookupBackup, lookupPvcBackup, type BackupAnswer } from '../admission/backup-lookup.ts'
+import { matchesSelector } from '../admission/label-selector.ts'
 import { renderName } from '../admission/name-template.ts'
 import { isObject, type JsonObject } from '../json.ts'
 import type { CatalogEntry } from '../state/catalog-state.ts'
 import { objectKey } from '../state/cluster-state.ts'
 import type { Snapshot } from '../state/snapshot.ts'
+import { destinationIdentityFields } from '../volsync/names.ts'
 import { gibibytes, quantityBytes } from './quantity.ts'
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
@@ -61,14 +63,15 @@ function moverOf(entry: CatalogEntry, template: Json): 'kopia' | 'restic' {
 }
 
 /**
- * The ReplicationDestination pre-warm creates for `entry`'s PVC: `prewarm.template` with
- * `{{pvc}}`/`{{namespace}}` rendered, under our managed-by and pre-warm labels and a backup annotation,
+ * The ReplicationDestination pre-warm creates for `entry`'s PVC (named `pvc`, default the name the
+ * backup is filed under): `prewarm.template` with `{{pvc}}`/`{{namespace}}` rendered, under our managed-by and pre-warm labels and a backup annotation,
  * with `trigger.manual: manual`, `copyMethod: Snapshot`, the larger of the template's capacity and the
- * backup's size (rounded up to whole Gi), and, for Kopia, the backup's identity as `sourceIdentity`. The
- * generated fields win over the template's. Pure.
+ * backup's size (rounded up to whole Gi), and, for Kopia, the backup's identity: `sourceIdentity`, or
+ * explicit username+hostname where VolSync would not map sourceIdentity back to that identity
+ * (volsync/names.ts destinationIdentityFields). The generated fields win over the template's. Pure.
  */
-export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: string, manual: string): Json {
-  const vars = { pvc: entry.pvc, namespace: entry.namespace }
+export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: string, manual: string, pvc: string = entry.pvc): Json {
+  const vars = { pvc, namespace: entry.namespace }
   const template = renderTemplate(snapshot.config.prewarm.template, vars) as Json
   const mover = moverOf(entry, template)
   const block = isObject(template[mover]) ? template[mover] : {}
@@ -83,7 +86,7 @@ export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: strin
       copyMethod: 'Snapshot',
       ...(capacity !== undefined ? { capacity } : {}),
       // The identity of the backup itself: an RD named unlike its ReplicationSource restores nothing without it.
-      ...(mover === 'kopia' && entry.identity ? { sourceIdentity: { sourceName: entry.identity.username, sourceNamespace: entry.identity.hostname } } : {}),
+      ...(mover === 'kopia' && entry.identity ? destinationIdentityFields(entry.identity) : {}),
     },
   }
   return {
@@ -120,6 +123,49 @@ function triggerDue(manual: string, now: number, period: number): boolean {
   return now - at >= period
 }
 
+/** A PVC (or the PVC a backup will be restored into) and the catalog's answer for it. */
+interface RestoreTarget {
+  readonly namespace: string
+  readonly pvc: string
+  readonly answer: BackupAnswer
+}
+
+/**
+ * Whom pre-warm plans for: every participating PVC the cluster holds, by its own name and backup name
+ * (`pvc.backupName`, VolSync's Kopia naming), and every other backup in the catalog, for a PVC not created
+ * yet that is assumed to be named like the backup (as before the naming rules: the only guess there is).
+ * A catalog entry a PVC already claims is not planned again under its filed name, so a backup filed as
+ * `zigbee2mqttdata` (from PVC `zigbee2mqtt.data`) gets one RD, `zigbee2mqtt.data-dst`, not two. `only`
+ * (a nudge, possibly for a PVC the watch has not delivered yet) plans that PVC by name alone.
+ */
+function restoreTargets(snapshot: Snapshot, now: number, only: PrewarmPlanOptions['only']): RestoreTarget[] {
+  const { config, cluster, catalog } = snapshot
+  const targets: RestoreTarget[] = []
+  const claimed = new Set<CatalogEntry>()
+  const wanted = (namespace: string, pvc: string): boolean => !only || (only.namespace === namespace && only.pvc === pvc)
+  for (const pvc of cluster.pvcs.values()) {
+    if (!matchesSelector(config.pvc.selector, pvc.labels)) continue
+    const { answer } = lookupPvcBackup(snapshot, pvc, now)
+    if (answer.state === 'backup') claimed.add(answer.entry)
+    if (wanted(pvc.namespace, pvc.name)) targets.push({ namespace: pvc.namespace, pvc: pvc.name, answer })
+  }
+  const planned = new Set(targets.map((t) => objectKey(t.namespace, t.pvc)))
+  for (const [key, entries] of catalog.byPvc) {
+    if (entries.some((entry) => claimed.has(entry))) continue
+    const slash = key.indexOf('/')
+    const namespace = key.slice(0, slash)
+    const pvc = key.slice(slash + 1)
+    if (!wanted(namespace, pvc) || planned.has(key)) continue
+    planned.add(key)
+    targets.push({ namespace, pvc, answer: lookupBackup(catalog, namespace, pvc, now, snapshot.staleAfterMs) })
+  }
+  if (only && !planned.has(objectKey(only.namespace, only.pvc))) {
+    // A nudge comes from admission, before the PVC is stored: its labels are not known here.
+    targets.push({ namespace: only.namespace, pvc: only.pvc, answer: lookupPvcBackup(snapshot, { namespace: only.namespace, name: only.pvc, labels: {} }, now).answer })
+  }
+  return targets
+}
+
 /**
  * The actions that bring the cluster to the pre-warmed state, from the snapshot alone (no memory
  * of earlier passes: a new leader plans exactly what the old one would have). A create carries
@@ -127,18 +173,13 @@ function triggerDue(manual: string, now: number, period: number): boolean {
  * older than the retrigger period gets a trigger with that value, so a re-trigger always changes it.
  */
 export function planPrewarm(snapshot: Snapshot, options: PrewarmPlanOptions): PrewarmAction[] {
-  const { config, cluster, catalog } = snapshot
+  const { config, cluster } = snapshot
   const { now, only } = options
   const period = options.retriggerAfterMs ?? DEFAULT_RETRIGGER_AFTER_MS
   const manual = prewarmTrigger(now)
   if (!config.prewarm.enabled || !cluster.synced) return []
   const actions: PrewarmAction[] = []
-  for (const [key] of catalog.byPvc) {
-    const slash = key.indexOf('/')
-    const namespace = key.slice(0, slash)
-    const pvc = key.slice(slash + 1)
-    if (only && (only.namespace !== namespace || only.pvc !== pvc)) continue
-    const answer = lookupBackup(catalog, namespace, pvc, now, snapshot.staleAfterMs)
+  for (const { namespace, pvc, answer } of restoreTargets(snapshot, now, only)) {
     if (answer.state !== 'backup' || answer.entry.snapshots === null || answer.entry.snapshots < 1) continue
     if (!cluster.namespaces.has(namespace)) continue
     const secret = config.prewarm.requireSecret
@@ -148,7 +189,7 @@ export function planPrewarm(snapshot: Snapshot, options: PrewarmPlanOptions): Pr
     if (!rd) {
       // The snapshot lags our own create by a watch event: a pass in between plans the create
       // again, and the API answers 409 (the controller takes that as "already exists").
-      actions.push({ type: 'create', namespace, name, pvc, body: prewarmBody(snapshot, answer.entry, name, manual) })
+      actions.push({ type: 'create', namespace, name, pvc, body: prewarmBody(snapshot, answer.entry, name, manual, pvc) })
       continue
     }
     // Only RDs it created, only when idle (the last manual sync finished), still without an image,

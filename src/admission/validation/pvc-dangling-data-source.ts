@@ -3,9 +3,10 @@
 // forever (volsync-reference.md 5, pitfall 10). Only CREATE: a PVC's data source is immutable.
 import type { Snapshot } from '../../state/snapshot.ts'
 import { objectKey } from '../../state/cluster-state.ts'
-import { lookupBackup } from '../backup-lookup.ts'
+import { lookupPvcBackup } from '../backup-lookup.ts'
 import type { AdmissionInput } from '../decision.ts'
 import { asObject, asString } from '../../json.ts'
+import { stringMap } from '../object-fields.ts'
 import { RD_API_GROUP, RD_KIND, readDataSource } from '../volsync-objects.ts'
 import { describeObject, isPvcRequest, type Finding } from './finding.ts'
 
@@ -28,7 +29,9 @@ export function checkPvcDanglingDataSource(snapshot: Snapshot, input: AdmissionI
   const name = input.name || asString(metadata?.name) || ''
   if (snapshot.cluster.replicationDestinations.has(objectKey(namespace, ref.name))) return []
   // A known backup (or an unknown catalog) means the RD may yet be created, e.g. by pre-warm.
-  if (lookupBackup(snapshot.catalog, namespace, name, now, snapshot.staleAfterMs).state !== 'none') return []
+  // A backup name that cannot be rendered (generateName, a missing label) names no backup pre-warm could restore.
+  const { answer, backupName } = lookupPvcBackup(snapshot, { namespace, name: name || null, labels: stringMap(input.object, 'labels') }, now)
+  if (backupName !== null && answer.state !== 'none') return []
   const field = asObject(spec?.dataSourceRef) ? 'spec.dataSourceRef' : 'spec.dataSource'
   return [{
     rule: 'pvcDanglingDataSource',
