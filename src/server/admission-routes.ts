@@ -8,6 +8,7 @@ import { handleReview } from '../admission/handle.ts'
 import type { Log } from '../log.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { Metrics } from './metrics.ts'
+import { jsonDepthProblem } from './json-depth.ts'
 
 export interface AdmissionRoutesOptions {
   readonly snapshot: () => Snapshot
@@ -19,7 +20,6 @@ export interface AdmissionRoutesOptions {
 
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i
 
-
 function badRequest(reply: FastifyReply, message: string): FastifyReply {
   return reply.code(400).type('text/plain; charset=utf-8').send(`${message.replace(/[\r\n]+/g, ' ')}\n`)
 }
@@ -27,7 +27,8 @@ function badRequest(reply: FastifyReply, message: string): FastifyReply {
 /**
  * Registers POST /mutate and POST /validate on `app` (a scope of its own: it replaces the content-type
  * parsers). Each request is decided synchronously from `options.snapshot()` at Date.now(); a body that is
- * not JSON or not a review gets 400 with one line of text. Counts every request and its duration
+ * not JSON, nests deeper than MAX_JSON_DEPTH (refused before JSON.parse) or is not a review gets 400 with
+ * one line of text. Counts every request and its duration
  * (seconds), logs decisions other than skip/unchanged at info and a throwing rule at error with `{ err }`,
  * and calls `onNudge` for a decision's nudge unless the review is a dry run.
  */
@@ -57,9 +58,16 @@ export function admissionRoutes(app: FastifyInstance, options: AdmissionRoutesOp
       metrics.invalidReviews.inc({ webhook })
       return badRequest(reply, `Content-Type must be application/json, not ${contentType ? JSON.stringify(contentType.slice(0, 100)) : 'missing'}`)
     }
+    const text = typeof request.body === 'string' ? request.body : ''
+    // Before the parser: a deep body costs JSON.parse seconds of event loop, the scan milliseconds.
+    const tooDeep = jsonDepthProblem(text)
+    if (tooDeep !== undefined) {
+      metrics.invalidReviews.inc({ webhook })
+      return badRequest(reply, tooDeep)
+    }
     let body: unknown
     try {
-      body = JSON.parse(typeof request.body === 'string' ? request.body : '')
+      body = JSON.parse(text)
     } catch {
       metrics.invalidReviews.inc({ webhook })
       return badRequest(reply, 'body is not JSON: send an admission.k8s.io/v1 AdmissionReview')

@@ -1,0 +1,44 @@
+// A guard in front of JSON.parse for request bodies: nesting that no Kubernetes object has is refused by
+// one linear scan, so a cheap hostile body (a few MB of `[[[[...`) cannot hold the event loop in the
+// parser while reviews and probes wait behind it.
+
+/**
+ * How deep an AdmissionReview may nest. A real one is a few dozen levels deep (review -> request ->
+ * object -> spec -> template -> spec -> containers[] -> ..., managedFields mirroring it with a few more);
+ * 100 leaves room for any CRD an admission rule may be sent while refusing the 10^6-deep bodies
+ * that cost the parser seconds.
+ */
+export const MAX_JSON_DEPTH = 100
+
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+const OPEN_BRACE = 0x7b
+const OPEN_BRACKET = 0x5b
+const CLOSE_BRACE = 0x7d
+const CLOSE_BRACKET = 0x5d
+
+/**
+ * Pure: the reason `text` nests objects/arrays deeper than `maxDepth` (one line, naming the limit and
+ * the offset where it was exceeded), or undefined when it does not. One pass over the UTF-16 code
+ * units, stopping at the first level past the limit; brackets inside strings (escapes included) are
+ * not counted. Does not validate JSON: a body that passes still goes to JSON.parse.
+ */
+export function jsonDepthProblem(text: string, maxDepth: number = MAX_JSON_DEPTH): string | undefined {
+  let depth = 0
+  let inString = false
+  const length = text.length
+  for (let i = 0; i < length; i++) {
+    const code = text.charCodeAt(i)
+    if (inString) {
+      if (code === BACKSLASH) i++
+      else if (code === QUOTE) inString = false
+    } else if (code === QUOTE) {
+      inString = true
+    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+      if (++depth > maxDepth) return `body nests deeper than ${maxDepth} levels (at offset ${i}): no AdmissionReview does`
+    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
+      depth--
+    }
+  }
+  return undefined
+}
