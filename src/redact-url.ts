@@ -35,7 +35,11 @@ export function redactUrl(url: string): string {
  */
 export function redactUrlsIn(text: string): string {
   if (!text.includes('://')) return text
-  return text.replace(URL_IN_TEXT, (_whole, scheme: string, rest: string) => scheme + redactAfterScheme(rest))
+  return text.replace(URL_IN_TEXT, (_whole, scheme: string, rest: string) => {
+    // Punctuation that ends the sentence around a URL ("at http://host/: AccessDenied") stays text.
+    const trailing = /[:.,;!?)\]]*$/.exec(rest)?.[0] ?? ''
+    return scheme + redactAfterScheme(rest.slice(0, rest.length - trailing.length)) + trailing
+  })
 }
 
 /**

@@ -84,7 +84,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     : undefined
   // Secret admissions ask for Kopia password checks; a bounded queue answers them off the request path.
   const passwordChecks = startPasswordVerdicts(store, { log: log.child({ loop: 'password-verdicts' }) })
-  const metrics = createMetrics({ readSnapshot: () => store.current, ...(elector ? { isLeader: () => elector.isLeader } : {}), passwordChecks: () => passwordChecks.counts })
+  const metrics = createMetrics({ readSnapshot: () => store.current, ...(elector ? { isLeader: () => elector.isLeader } : {}), passwordChecks: () => passwordChecks.counts,
+    // Read at scrape time, once the TLS source and the supervisor below exist.
+    tls: () => tls.served(), configReloadSucceeded: () => supervisor.health().find((h) => h.name === 'config')?.error == null,
+  })
   const onReload = (event: TlsReloadEvent) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' })
   const tls = tlsSource({ config, ...(kubeConfig ? { kubeConfig } : {}), onReload, log })
 
@@ -164,6 +167,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
         clusterError: health.find((h) => h.name === 'cluster')?.error ?? null,
         tlsReloads: served?.reloads ?? 0,
         tlsFailures: served?.failures ?? 0,
+        tls: tls.served(),
         restartPending,
       })
     },

@@ -196,7 +196,26 @@ function serverSection(doc: StatusDocument): Html {
   const config = doc.config.lastReloadError === null ? html`<span class="ok">none</span>` : html`<span class="error">${doc.config.lastReloadError}</span>`
   return html`<section id="server"><h2>Server</h2><ul>
 <li>Config reload error: ${config}</li>
-<li class="tls">TLS certificate reloads: ${doc.tls.reloads}, failed: ${doc.tls.failures}</li></ul></section>`
+${tlsItems(doc)}</ul></section>`
+}
+
+/** The served certificate (expiry as a date and a countdown, names, fingerprint), its problem, and the last refused reload. */
+function tlsItems(doc: StatusDocument): Html {
+  const { tls } = doc
+  const cert = tls.certificate
+  const served = cert === null
+    ? html`<li class="tls-certificate muted">no certificate served yet</li>`
+    : html`<li class="tls-certificate">Serving certificate: ${cert.problem === null ? html`<span class="ok">valid</span>` : html`<span class="error">${cert.problem}</span>`}, expires <time datetime="${cert.notAfter}" title="${cert.notAfter}">${cert.notAfter}</time> (${cert.expiresInSeconds > 0 ? `in ${formatDuration(cert.expiresInSeconds)}` : `${formatDuration(-cert.expiresInSeconds)} ago`}); names ${cert.dnsNames.join(', ') || '(none)'}; <code>${cert.fingerprint256}</code></li>`
+  const refused = tls.lastReloadError === null ? null : html`<li class="tls-refused error">Refused a new certificate (still serving the previous one): ${tls.lastReloadError}</li>`
+  return html`${served}${refused}<li class="tls">TLS certificate reloads: ${tls.reloads}, failed: ${tls.failures}</li>`
+}
+
+/** A span of `seconds` in the largest unit that keeps it readable: "45 s", "12 min", "5 h", "80 d". */
+function formatDuration(seconds: number): string {
+  if (seconds < 120) return `${seconds} s`
+  if (seconds < 120 * 60) return `${Math.round(seconds / 60)} min`
+  if (seconds < 48 * 3600) return `${Math.round(seconds / 3600)} h`
+  return `${Math.round(seconds / 86400)} d`
 }
 
 function summaryLine(doc: StatusDocument): Html {

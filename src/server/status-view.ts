@@ -13,6 +13,7 @@ import type { CatalogDiagnostic, CatalogEntry } from '../state/catalog-state.ts'
 import { objectKey, type PvcInfo, type TypedReference } from '../state/cluster-state.ts'
 import type { LoopHealth } from '../loop.ts'
 import type { Snapshot } from '../state/snapshot.ts'
+import type { ServedTlsState } from '../tls/reloading-context.ts'
 import type { Readiness } from './readiness.ts'
 
 export interface StatusExtras {
@@ -24,6 +25,8 @@ export interface StatusExtras {
   readonly clusterError: string | null
   readonly tlsReloads: number
   readonly tlsFailures: number
+  /** The served certificate and its last reload (undefined before the webhook serves one). */
+  readonly tls?: ServedTlsState | undefined
   /** Config keys changed in the file that take effect only after a restart. */
   readonly restartPending?: readonly string[]
 }
@@ -175,14 +178,22 @@ function sourceViews(snapshot: Snapshot, now: number): SourceHealthView[] {
   }))
 }
 
-function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'generatedAt'>): SummaryView {
+/** A served certificate closer than this to its notAfter gets a /status warning (7 days). */
+const EXPIRY_WARNING_MS = 7 * 24 * 3600 * 1000
+
+function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'generatedAt'>, now: number): SummaryView {
   // Ready and pending are /readyz's answer, word for word; the rest is what a person should look at.
   const warnings: string[] = [...extras.readiness.degraded]
   for (const s of view.sources) {
     if (s.stale && s.lastAttemptAgeSeconds !== null) warnings.push(`catalog source ${s.name} is not current: its backups count as unknown${s.error !== null ? ` (${s.error})` : ''}`)
   }
   if ((extras.restartPending ?? []).length > 0) warnings.push(`config key${extras.restartPending!.length === 1 ? '' : 's'} ${extras.restartPending!.join(', ')} changed in the file: ${extras.restartPending!.length === 1 ? 'it takes' : 'they take'} effect after a restart`)
-  if (extras.tlsFailures > 0) warnings.push(`${extras.tlsFailures} failed TLS certificate reload${extras.tlsFailures === 1 ? '' : 's'}`)
+  // A refused certificate is the tls loop's error (in `degraded` above) until a good pair is served:
+  // a count of past failures would warn forever. Expiry soon is worth a look before it is an outage.
+  const tls = extras.tls
+  if (tls && tls.problem === null && tls.notAfter.getTime() - now < EXPIRY_WARNING_MS) {
+    warnings.push(`the served TLS certificate expires at ${tls.notAfter.toISOString()} (in ${Math.max(0, Math.round((tls.notAfter.getTime() - now) / 3_600_000))} h)`)
+  }
   const missed = view.pvcs.filter((p) => p.missedRestore).length
   if (missed > 0) warnings.push(`${missed} PVC${missed === 1 ? '' : 's'} started empty although a backup exists`)
   const never = view.pvcs.filter((p) => p.neverRestorable !== null).length
@@ -209,5 +220,5 @@ export function statusView(snapshot: Snapshot, now: number, extras: StatusExtras
     error: w.error,
   }))
   const partial = { pvcs, sources: sourceViews(snapshot, now), watches }
-  return { generatedAt: new Date(now).toISOString(), summary: summary(extras, partial), ...partial }
+  return { generatedAt: new Date(now).toISOString(), summary: summary(extras, partial, now), ...partial }
 }
