@@ -79,16 +79,16 @@ export function createMetrics(sources: MetricSources) {
     registers: [registry],
     collect() {
       const state = tls?.()
-      if (state) this.set(state.lastReloadError === null ? 1 : 0)
+      this.set(state === undefined || state.lastReloadError === null ? 1 : 0)
     },
   })
   new Gauge({
     name: `${PREFIX}tls_certificate_not_after_seconds`,
-    help: 'Expiry (notAfter) of the served serving certificate, Unix time in seconds; alert well before time() reaches it.',
+    help: 'Expiry (notAfter) of the served serving certificate, Unix time in seconds (0 before one is served); alert well before time() reaches it.',
     registers: [registry],
     collect() {
       const state = tls?.()
-      if (state) this.set(state.notAfter.getTime() / 1000)
+      this.set(state === undefined ? 0 : state.notAfter.getTime() / 1000)
     },
   })
   const catalogPolls = new Counter({
