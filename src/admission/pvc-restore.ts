@@ -197,7 +197,7 @@ function decideNeverReady(ctx: PvcContext, answer: BackupAnswer, reasons: readon
   const pvcRef = `${ctx.namespace}/${ctx.name}`
   const rdRef = `ReplicationDestination ${ctx.destination}`
   const why = `${rdRef} can never give the volume populator an image: ${describeWhy(reasons)}`
-  const fix = `${describeFix(reasons)} on ${rdRef}`
+  const fix = `On ${rdRef}: ${describeFix(reasons).charAt(0).toLowerCase()}${describeFix(reasons).slice(1)}`
   switch (answer.state) {
     case 'backup': {
       const backup = describeFoundBackup(answer)

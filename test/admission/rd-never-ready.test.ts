@@ -30,13 +30,13 @@ const NO_BACKUP = [source({ entries: [] })]
 
 /** Each kind of RD that can never become ready, with the backup it is judged against and the fix asked for. */
 const NEVER: Array<{ label: string; object: ReturnType<typeof rd>; sources: typeof KOPIA_BACKUP; why: RegExp; fix: RegExp }> = [
-  { label: 'copyMethod Direct', object: rd('kopia', { copyMethod: 'Direct' }), sources: KOPIA_BACKUP, why: /copyMethod is Direct: its latestImage is its destination PVC, never a VolumeSnapshot/, fix: /Set spec\.kopia\.copyMethod: Snapshot/ },
-  { label: 'copyMethod None', object: rd('restic', { copyMethod: 'None' }), sources: RESTIC_BACKUP, why: /copyMethod is None/, fix: /spec\.restic\.copyMethod: Snapshot/ },
-  { label: 'no copyMethod', object: rd('kopia'), sources: KOPIA_BACKUP, why: /it has no copyMethod/, fix: /spec\.kopia\.copyMethod: Snapshot/ },
-  { label: 'destinationPVC with Direct', object: rd('kopia', { copyMethod: 'Direct', destinationPVC: 'jellyfin-restore' }), sources: KOPIA_BACKUP, why: /copyMethod is Direct \(it restores straight into destinationPVC jellyfin-restore\)/, fix: /copyMethod: Snapshot/ },
+  { label: 'copyMethod Direct', object: rd('kopia', { copyMethod: 'Direct' }), sources: KOPIA_BACKUP, why: /copyMethod is Direct: its latestImage is its destination PVC, never a VolumeSnapshot/, fix: /Set spec\.kopia\.copyMethod: Snapshot/i },
+  { label: 'copyMethod None', object: rd('restic', { copyMethod: 'None' }), sources: RESTIC_BACKUP, why: /copyMethod is None/, fix: /spec\.restic\.copyMethod: Snapshot/i },
+  { label: 'no copyMethod', object: rd('kopia'), sources: KOPIA_BACKUP, why: /it has no copyMethod/, fix: /spec\.kopia\.copyMethod: Snapshot/i },
+  { label: 'destinationPVC with Direct', object: rd('kopia', { copyMethod: 'Direct', destinationPVC: 'jellyfin-restore' }), sources: KOPIA_BACKUP, why: /copyMethod is Direct \(it restores straight into destinationPVC jellyfin-restore\)/, fix: /copyMethod: Snapshot/i },
   { label: 'destinationPVC = the PVC itself', object: rd('kopia', { copyMethod: 'Snapshot', destinationPVC: 'jellyfin' }), sources: KOPIA_BACKUP, why: /its destinationPVC is jellyfin itself/, fix: /remove spec\.kopia\.destinationPVC/i },
-  { label: 'restic backup, kopia RD', object: rd('kopia', { copyMethod: 'Snapshot' }), sources: RESTIC_BACKUP, why: /the backup is in a restic repository and the RD runs the kopia mover, which cannot read it/, fix: /Use spec\.restic instead of spec\.kopia/ },
-  { label: 'kopia backup, restic RD', object: rd('restic', { copyMethod: 'Snapshot' }), sources: KOPIA_BACKUP, why: /the backup is in a kopia repository and the RD runs the restic mover/, fix: /Use spec\.kopia instead of spec\.restic/ },
+  { label: 'restic backup, kopia RD', object: rd('kopia', { copyMethod: 'Snapshot' }), sources: RESTIC_BACKUP, why: /the backup is in a restic repository and the RD runs the kopia mover, which cannot read it/, fix: /Use spec\.restic instead of spec\.kopia/i },
+  { label: 'kopia backup, restic RD', object: rd('restic', { copyMethod: 'Snapshot' }), sources: KOPIA_BACKUP, why: /the backup is in a kopia repository and the RD runs the restic mover/, fix: /Use spec\.kopia instead of spec\.restic/i },
 ]
 
 type Review = { request: { object: Record<string, unknown>; name: string; namespace: string; uid: string; kind: Record<string, string>; operation: string } }
@@ -203,4 +203,27 @@ t.test('/status: such PVCs are flagged "can never be restored as it stands", wit
   t.equal(fine.pvcs[0]?.neverRestorable, null, 'an RD that may sync is not flagged')
   t.equal(fine.pvcs[0]?.decision.outcome, 'wait')
   t.notMatch(fine.summary.warnings.join(' '), /can never be restored/)
+})
+
+t.test('review --explain on the examples says why in words a person can act on', async (t) => {
+  const { reviewCommand } = await import('../../src/commands/review.ts')
+  const { PassThrough } = await import('node:stream')
+  const explain = async (args: string[]) => {
+    const out = new PassThrough()
+    let text = ''
+    out.on('data', (chunk: Buffer) => { text += chunk.toString('utf8') })
+    await reviewCommand(['--config', 'examples/config.yaml', '--explain', ...args], out, { stderr: new PassThrough() })
+    return JSON.parse(text) as { explain: { decision: string; reasons: string[]; warnings: string[]; patch: Array<{ path: string }> } }
+  }
+  const never = await explain(['--state', 'examples/state-never-ready', 'examples/admission/pvc-never-ready.json'])
+  t.equal(never.explain.decision, 'fresh', 'pvc-never-ready.json: fresh, not wait (whenBackupNotReady: wait)')
+  t.match(never.explain.warnings[0], /media\/sonarr starts EMPTY although the restic backup in source nas.*ReplicationDestination sonarr-dst can never give the volume populator an image: copyMethod is Direct.*runs the kopia mover.*On ReplicationDestination sonarr-dst: set spec\.kopia\.copyMethod: Snapshot.*use spec\.restic instead of spec\.kopia/)
+  t.strictSame(never.explain.patch.map((op) => op.path), ['/metadata/annotations'])
+  const rdFinding = await explain(['--webhook', 'validate', 'examples/admission/rd-never-ready.json'])
+  t.equal(rdFinding.explain.decision, 'warn', 'rd-never-ready.json: a warning on the RD')
+  t.match(rdFinding.explain.reasons.join(' '), /rdNeverReady \(warn\): ReplicationDestination media\/sonarr-dst is the restore source of PVC media\/sonarr/)
+  const legacy = await explain(['examples/admission/pvc-legacy-datasource.json'])
+  t.equal(legacy.explain.decision, 'restore', 'pvc-legacy-datasource.json: restore')
+  t.strictSame(legacy.explain.patch.map((op) => op.path), ['/spec/dataSourceRef', '/metadata/annotations'], 'dataSourceRef added next to the equal dataSource')
+  t.match(legacy.explain.warnings.join(' '), /spec\.dataSource names ReplicationDestination jellyfin-dst/)
 })
