@@ -9,6 +9,7 @@ import { findJitter, jitterContainer, jitterSeconds } from './jitter.ts'
 import { classifyMoverJob, type MoverJob } from './mover-job-kind.ts'
 import { asArray, asObject, asString, type JsonObject } from '../json.ts'
 import { stringMap } from './object-fields.ts'
+import { podSecurityLevel, volumeAllowed, volumeType } from './pod-security.ts'
 import { MAINTENANCE_NAME_LABEL } from './volsync-objects.ts'
 import {
   describeRepository,
@@ -23,7 +24,7 @@ const RULE = 'mover-job'
 
 /** What one feature did to the (cloned) pod spec: an added part, a state note, or a malformed field. */
 type Step =
-  | { readonly added: string }
+  | { readonly added: string; readonly warning?: string }
   | { readonly note: string; readonly warning?: string }
   | { readonly malformed: string }
 
@@ -63,7 +64,27 @@ function addJitter(podSpec: JsonObject, input: AdmissionInput, mover: MoverJob, 
   return { added: `jitter 0-${jitter.maxSeconds}s (sleep ${seconds})` }
 }
 
-function addRepository(podSpec: JsonObject, mover: MoverJob, repository: Config['movers']['repository'], jobRef: string): Step {
+/**
+ * Why the namespace's Pod Security would reject a pod with `volume`: a note and a warning naming the fix,
+ * or, for an audit/warn level only, a warning beside the injection; null when nothing objects.
+ */
+function podSecurityObjection(volume: JsonObject, namespace: string, labels: Readonly<Record<string, string>>, jobRef: string, source: string): { readonly reject: boolean; readonly warning: string } | null {
+  const type = volumeType(volume)
+  const enforced = podSecurityLevel(labels, 'enforce')
+  const fix = `use movers.repository.pvc (a PersistentVolumeClaim bound to the same share, e.g. an NFS PersistentVolume), which every Pod Security level allows`
+  if (!volumeAllowed(type, enforced)) {
+    return { reject: true, warning: `${jobRef}: repository volume (${source}) NOT injected: namespace ${namespace} enforces Pod Security "${enforced}" (label pod-security.kubernetes.io/enforce), which forbids ${type} volumes, so the mover pod would never be created; ${fix}` }
+  }
+  for (const mode of ['audit', 'warn'] as const) {
+    const level = podSecurityLevel(labels, mode)
+    if (!volumeAllowed(type, level)) {
+      return { reject: false, warning: `${jobRef}: namespace ${namespace} has pod-security.kubernetes.io/${mode}: ${level ?? ''}, which flags the injected ${type} repository volume (${source}); the pod is still created; ${fix}` }
+    }
+  }
+  return null
+}
+
+function addRepository(podSpec: JsonObject, mover: MoverJob, repository: Config['movers']['repository'], jobRef: string, namespace: string, namespaceLabels: Readonly<Record<string, string>>): Step {
   if (!repository) return { note: 'no repository configured' }
   const volume = repositoryVolume(repository)
   if (!volume) return { note: 'movers.repository has neither nfs nor pvc' }
@@ -86,10 +107,14 @@ function addRepository(podSpec: JsonObject, mover: MoverJob, repository: Config[
   }
   const hasMount = findNamed(mounts, REPOSITORY_VOLUME) !== undefined
   if (existing && hasMount) return { note: 'repository volume and mount present' }
+  // Never inject what the namespace's Pod Security will reject: the Job would exist, its pod never.
+  const objection = existing ? null : podSecurityObjection(volume, namespace, namespaceLabels, jobRef, source)
+  if (objection?.reject) return { note: `repository volume not injected: Pod Security of namespace ${namespace} forbids ${volumeType(volume)} volumes`, warning: objection.warning }
   if (!existing) podSpec.volumes = [...volumes, volume]
   if (!hasMount) container.volumeMounts = [...mounts, repositoryMount(repository)]
   if (existing) return { added: `repository mount at ${repository.mountPath}` }
-  return { added: hasMount ? `repository volume ${source}` : `repository volume ${source} at ${repository.mountPath}` }
+  const added = hasMount ? `repository volume ${source}` : `repository volume ${source} at ${repository.mountPath}`
+  return objection ? { added, warning: objection.warning } : { added }
 }
 
 /**
@@ -117,7 +142,10 @@ function editablePodSpec(job: JsonObject, containerIndex: number): { mutated: Js
  * on restores) and the `movers.repository` volume and mount when missing, so the same Job always gets the
  * same patch. `inject` when something was added, `unchanged` when all was present (no patch, no
  * annotation), `skip` for a Job that is not a mover or is malformed. A `repository` volume that points
- * elsewhere is left alone, with a warning. Copies only the nodes it changes; never writes the request's
+ * elsewhere is left alone, with a warning. The repository volume is never injected where the Job's
+ * namespace enforces a Pod Security level that forbids its type (an `nfs` volume under `restricted`,
+ * read from the namespace's labels in the snapshot): the Job is admitted without it, with a warning
+ * naming `movers.repository.pvc`; an audit/warn level that would flag it gives a warning only. Copies only the nodes it changes; never writes the request's
  * object.
  */
 export const decideMoverJob: AdmissionRule = (snapshot, input) => {
@@ -134,7 +162,8 @@ export const decideMoverJob: AdmissionRule = (snapshot, input) => {
   if (!editable) return skip(RULE, 'malformed Job: spec.template.spec is not an object')
   const { mutated, podSpec } = editable
   const { movers } = snapshot.config
-  const steps = [addJitter(podSpec, input, mover, movers.jitter), addRepository(podSpec, mover, movers.repository, jobRef)]
+  const namespaceLabels = snapshot.cluster.namespaceLabels?.get(input.namespace) ?? {}
+  const steps = [addJitter(podSpec, input, mover, movers.jitter), addRepository(podSpec, mover, movers.repository, jobRef, input.namespace, namespaceLabels)]
 
   const added: string[] = []
   const notes: string[] = []
@@ -142,10 +171,8 @@ export const decideMoverJob: AdmissionRule = (snapshot, input) => {
   for (const step of steps) {
     if ('malformed' in step) return skip(RULE, `malformed Job: ${step.malformed}`)
     if ('added' in step) added.push(step.added)
-    else {
-      notes.push(step.note)
-      if (step.warning) warnings.push(step.warning)
-    }
+    else notes.push(step.note)
+    if (step.warning) warnings.push(step.warning)
   }
   if (added.length === 0) {
     return { rule: RULE, outcome: 'unchanged', reasons: [`${jobRef}: nothing to add (${notes.join('; ')})`], warnings }

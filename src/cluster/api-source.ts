@@ -6,7 +6,7 @@ import { asObject } from '../json.ts'
 import type { Log } from '../log.ts'
 import { type LoopHealth, untilAborted } from '../loop.ts'
 import type { ClusterState, PvcInfo, ReplicationDestinationInfo, ReplicationSourceInfo, WatchHealth } from '../state/cluster-state.ts'
-import { pvcInfo, replicationDestination, replicationSourceInfo } from './cluster-objects.ts'
+import { namespaceLabelsOf, pvcInfo, replicationDestination, replicationSourceInfo } from './cluster-objects.ts'
 import { InformerSupervisor, type BackoffOptions, type KubeObject } from './informer-supervisor.ts'
 
 export interface ApiClusterSourceOptions {
@@ -205,7 +205,12 @@ export class ApiClusterSource {
     const volsync = '/apis/volsync.backube/v1alpha1'
     const rds = watch('replicationdestinations.volsync.backube', `${volsync}/replicationdestinations`, replicationDestination, toMap<ReplicationDestinationInfo>, new Map())
     const rss = watch('replicationsources.volsync.backube', `${volsync}/replicationsources`, replicationSourceInfo, toMap<ReplicationSourceInfo>, new Map())
-    const nss = watch<string, ReadonlySet<string>>('namespaces', '/api/v1/namespaces', (_o, _ns, name) => name, (entries) => new Set([...entries].map(([, name]) => name)), new Set<string>())
+    // One watch, one built value per change: the names and the labels keep their identity between changes.
+    type Namespaces = { readonly names: ReadonlySet<string>; readonly labels: ReadonlyMap<string, Readonly<Record<string, string>>> }
+    const nss = watch<{ name: string; labels: Readonly<Record<string, string>> }, Namespaces>('namespaces', '/api/v1/namespaces', (o, _ns, name) => ({ name, labels: namespaceLabelsOf(o) }), (entries) => {
+      const list = [...entries].map(([, ns]) => ns)
+      return { names: new Set(list.map((ns) => ns.name)), labels: new Map(list.map((ns) => [ns.name, ns.labels])) }
+    }, { names: new Set<string>(), labels: new Map() })
     this.#pvcs = watch('persistentvolumeclaims', '/api/v1/persistentvolumeclaims', pvcInfo, toMap<PvcInfo>, new Map())
     this.#secrets = watch('secrets', '/api/v1/secrets', secretKeys, toMap<readonly string[]>, new Map())
     for (const fixed of [rds, rss, nss]) fixed.select(true, undefined)
@@ -214,7 +219,8 @@ export class ApiClusterSource {
       origin: this.#origin,
       synced: this.#resources.every((r) => r.synced),
       replicationDestinations: rds.value(),
-      namespaces: nss.value(),
+      namespaces: nss.value().names,
+      namespaceLabels: nss.value().labels,
       secrets: this.#secrets.value(),
       pvcs: this.#pvcs.value(),
       replicationSources: rss.value(),

@@ -78,6 +78,11 @@ export function replicationSourceInfo(o: Obj, namespace: string, name: string): 
   return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(asObject(o.metadata)?.annotations) }
 }
 
+/** What admission reads of a Namespace: its labels (Pod Security levels). */
+export function namespaceLabelsOf(o: Obj): Readonly<Record<string, string>> {
+  return stringMap(asObject(o.metadata)?.labels)
+}
+
 export interface ObjectProblem {
   readonly where: string
   readonly message: string
@@ -87,6 +92,7 @@ export interface ObjectProblem {
 export function clusterStateFromObjects(objects: readonly unknown[], origin: string): { state: ClusterState; problems: ObjectProblem[] } {
   const replicationDestinations = new Map<string, ReplicationDestinationInfo>()
   const namespaces = new Set<string>()
+  const namespaceLabels = new Map<string, Readonly<Record<string, string>>>()
   const secrets = new Map<string, readonly string[]>()
   const pvcs = new Map<string, PvcInfo>()
   const replicationSources = new Map<string, ReplicationSourceInfo>()
@@ -113,6 +119,7 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
     switch (kind) {
       case 'Namespace':
         namespaces.add(name)
+        namespaceLabels.set(name, namespaceLabelsOf(o))
         break
       case 'ReplicationDestination':
         replicationDestinations.set(objectKey(namespace, name), replicationDestination(o, namespace, name))
@@ -131,5 +138,5 @@ export function clusterStateFromObjects(objects: readonly unknown[], origin: str
     }
   }
   objects.forEach((o, i) => visit(o, `object ${i}`))
-  return { state: { origin, synced: true, replicationDestinations, namespaces, secrets, pvcs, replicationSources, watches: [] }, problems }
+  return { state: { origin, synced: true, replicationDestinations, namespaces, namespaceLabels, secrets, pvcs, replicationSources, watches: [] }, problems }
 }

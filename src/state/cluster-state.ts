@@ -63,6 +63,12 @@ export interface ClusterState {
   /** `namespace/name` -> RD. */
   readonly replicationDestinations: ReadonlyMap<string, ReplicationDestinationInfo>
   readonly namespaces: ReadonlySet<string>
+  /**
+   * Namespace name -> its labels (the same namespaces as `namespaces`), for what admission must check
+   * against a namespace, e.g. its Pod Security level (`pod-security.kubernetes.io/enforce`). Absent in a
+   * hand-built state: the labels are not known.
+   */
+  readonly namespaceLabels?: ReadonlyMap<string, Readonly<Record<string, string>>>
   /** `namespace/name` of Secrets, keys only (never values). */
   readonly secrets: ReadonlyMap<string, readonly string[]>
   /** `namespace/name` -> PVC (the API-server source watches participating PVCs only). */
@@ -78,6 +84,7 @@ export const EMPTY_CLUSTER: ClusterState = {
   synced: false,
   replicationDestinations: new Map(),
   namespaces: new Set(),
+  namespaceLabels: new Map(),
   secrets: new Map(),
   pvcs: new Map(),
   replicationSources: new Map(),
