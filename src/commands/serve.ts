@@ -39,7 +39,11 @@ export function serveOptions(argv: string[]): ServeOptions {
   return values.config ? { config, configFile: values.config, kubeconfigFlag, override } : { config, kubeconfigFlag, override }
 }
 
-/** `serve`: resolves to 0 after SIGTERM/SIGINT and a clean shutdown; rejects when the runtime cannot start. */
+/**
+ * `serve`: resolves to 0 after SIGTERM/SIGINT and a clean shutdown; rejects when the runtime cannot start.
+ * The first signal drains (server.shutdown.drainPeriod: /readyz 503, requests still answered) and then
+ * closes by server.shutdown.timeout; a second signal skips what is left of the drain.
+ */
 export async function serveCommand(argv: string[]): Promise<number> {
   const { config, configFile, kubeconfigFlag, override } = serveOptions(argv)
   const log = createLogger(config.log.level)
@@ -47,14 +51,23 @@ export async function serveCommand(argv: string[]): Promise<number> {
     log.warn({ kubeconfig: config.kube.kubeconfig, stateDirectory: config.state.directory }, 'state.directory is set: cluster state comes from that directory, the kubeconfig is not used')
   }
   const runtime = await startRuntime({ config, log, override, ...(configFile !== undefined ? { configFile } : {}) })
-  await new Promise<void>((resolve) => {
-    const stop = (signal: string) => {
-      log.info({ signal }, 'shutting down')
-      resolve()
+  let signals = 0
+  let stop: (signal: NodeJS.Signals) => void = () => {}
+  const stopping = new Promise<void>((resolve) => {
+    stop = (signal) => {
+      signals++
+      log.info({ signal, drainPeriod: config.server.shutdown.drainPeriod, timeout: config.server.shutdown.timeout }, signals === 1 ? 'shutting down' : 'shutting down now: the drain is cut short')
+      if (signals === 1) resolve()
+      else void runtime.close()
     }
-    process.once('SIGTERM', () => stop('SIGTERM'))
-    process.once('SIGINT', () => stop('SIGINT'))
   })
+  process.on('SIGTERM', stop)
+  process.on('SIGINT', stop)
+  await stopping
+  await runtime.drain()
   await runtime.close()
+  process.off('SIGTERM', stop)
+  process.off('SIGINT', stop)
+  log.info({}, 'stopped')
   return EXIT_OK
 }

@@ -22,6 +22,7 @@ import { StateStore } from '../state/store.ts'
 import type { ReloadingTlsContext, TlsReloadEvent } from '../tls/reloading-context.ts'
 import { ensureDevCertificate } from '../tls/write-certificates.ts'
 import { buildMetricsServer, buildWebhookServer } from './app.ts'
+import { OpenConnections } from './open-connections.ts'
 import { catalogLoop } from './catalog-loop.ts'
 import { configLoop } from './config-loop.ts'
 import { controllerLoop } from './controller-loop.ts'
@@ -48,6 +49,18 @@ export interface Runtime {
   readonly webhookUrl: string
   readonly metricsUrl: string
   readonly tls: ReloadingTlsContext
+  /**
+   * SIGTERM's first step: /readyz answers 503 and every response carries `Connection: close` from now
+   * on, while both ports keep serving for server.shutdown.drainPeriod (the endpoints controller takes
+   * the pod out meanwhile). Resolves when the period is over, or at once when close() is called.
+   */
+  drain(): Promise<void>
+  /**
+   * Stops the servers, then the loops: no new connections, idle ones closed, requests in flight
+   * answered; connections still open server.shutdown.timeout after drain() began (after this call
+   * without a drain) are destroyed. Then the loops stop (leaders first) and the certificate watch.
+   * Idempotent: every call returns the same promise; never rejects.
+   */
   close(): Promise<void>
 }
 
@@ -172,11 +185,44 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       })
     },
   })
-  const close = async (): Promise<void> => {
-    await supervisor.stop()
-    stopTls?.()
-    tls.close()
-    await Promise.allSettled([webhook?.close(), statusApp.close()])
+  const statusConnections = new OpenConnections(statusApp.server)
+  let webhookConnections: OpenConnections | undefined
+  // Shutdown: drain (serve, say not ready), then close the servers by the deadline, then the loops.
+  // The loops stop last: an answer given while draining must still rest on live state.
+  const drainMs = durationMs(config.server.shutdown.drainPeriod)
+  const timeoutMs = durationMs(config.server.shutdown.timeout)
+  let shutdownStarted: number | undefined
+  let endDrain: (() => void) | undefined
+  let drained: Promise<void> | undefined
+  const drain = (): Promise<void> => {
+    if (drained) return drained
+    shutdownStarted = Date.now()
+    log.info({ drainPeriodMs: drainMs, timeoutMs }, 'draining: /readyz answers 503, requests still answered with Connection: close')
+    drained = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, drainMs)
+      endDrain = () => {
+        clearTimeout(timer)
+        resolve()
+      }
+    })
+    return drained
+  }
+  let closed: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closed ??= (async () => {
+      endDrain?.()
+      const deadline = (shutdownStarted ?? Date.now()) + timeoutMs
+      const app = webhook
+      const [forcedWebhook, forcedStatus] = await Promise.all([
+        app && webhookConnections ? webhookConnections.closeBy(() => app.close(), deadline) : 0,
+        statusConnections.closeBy(() => statusApp.close(), deadline),
+      ])
+      if (forcedWebhook + forcedStatus > 0) log.warn({ webhook: forcedWebhook, status: forcedStatus, timeoutMs }, 'shutdown deadline: closed connections still open')
+      await supervisor.stop()
+      stopTls?.()
+      tls.close()
+    })()
+    return closed
   }
 
   supervisor.start()
@@ -190,6 +236,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       log,
       tls: served.current(),
       readiness: { pending: () => [...ready().pending] },
+      draining: () => shutdownStarted !== undefined,
       onNudge: (nudge: Nudge) => {
         // Every replica checks passwords for its own snapshot.
         if (nudge.type === 'check-kopia-password') {
@@ -204,6 +251,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       },
     })
     webhook = server
+    webhookConnections = new OpenConnections(server.server)
     // buildWebhookServer passes `https` options, so its server is an https.Server.
     stopTls = served.applyTo(server.server as unknown as Server)
     await server.listen({ host: config.server.host, port: config.server.port })
@@ -220,6 +268,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     tls: served,
     webhookUrl: url('https', webhook),
     metricsUrl: url('http', statusApp),
+    drain,
     close,
   }
   log.info({ webhook: runtime.webhookUrl, metrics: runtime.metricsUrl, mode: config.mode, loops: loops.map((l) => l.name) }, 'serving')
