@@ -1,10 +1,11 @@
 // `certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME ...] [--ip IP ...] [--days N]`
+import { isIP } from 'node:net'
 import { parseArgs } from 'node:util'
 import { writeCertificates } from '../tls/write-certificates.ts'
 import { EXIT_OK, UsageError } from './usage-error.ts'
 
 /**
- * `certs`: validates the options (UsageError for `--days` outside 1-3650 or a bad DNS name), writes
+ * `certs`: validates the options (UsageError for `--days` outside 1-3650, a bad DNS name or a bad `--ip`), writes
  * ca.crt, ca.key, tls.crt, tls.key into `--out` (writeCertificates, overwriting) and prints their paths to
  * `out`. Rejects on a file error.
  */
@@ -28,6 +29,10 @@ export async function certsCommand(argv: string[], out: NodeJS.WritableStream): 
   }
   for (const name of values.dns) {
     if (!/^(\*\.)?[a-zA-Z0-9.-]+$/.test(name)) throw new UsageError(`--dns: ${JSON.stringify(name)} is not a DNS name`)
+  }
+  for (const ip of values.ip) {
+    // A zone (fe80::1%eth0) has no meaning in a certificate's IP SAN.
+    if (isIP(ip) === 0 || ip.includes('%')) throw new UsageError(`--ip: ${JSON.stringify(ip)} is not an IPv4 or IPv6 address`)
   }
   const paths = await writeCertificates({ outDir: values.out, service: values.service, namespace: values.namespace, dnsNames: values.dns, ipAddresses: values.ip, days })
   out.write(`wrote ${paths.caCert}, ${paths.caKey}, ${paths.tlsCert}, ${paths.tlsKey}\n`)

@@ -237,6 +237,7 @@ t.test('usage and input errors exit 2 with one message naming the problem', asyn
   await writeFile(join(dir, 'bad-value.yaml'), 'pvc:\n  whenBackupNotReady: later\n')
   await writeFile(join(dir, 'unknown-key.yaml'), 'pvc:\n  whenBackupNotReddy: deny\n')
   await writeFile(join(dir, 'not-json.txt'), 'apiVersion: v1\nkind: PersistentVolumeClaim\n')
+  await writeFile(join(dir, 'same-port.yaml'), 'server:\n  port: 9090\n')
   const cases: { what: string; args: string[]; stderr: RegExp }[] = [
     { what: 'not-a-review.json', args: ['review', example('not-a-review'), ...CONFIG], stderr: /^volsync-autorestore: invalid AdmissionReview: apiVersion must be "admission\.k8s\.io\/v1"\n$/ },
     { what: 'a missing file', args: ['review', 'examples/admission/nope.json', ...CONFIG], stderr: /^volsync-autorestore: examples\/admission\/nope\.json: cannot read: ENOENT\n$/ },
@@ -248,6 +249,9 @@ t.test('usage and input errors exit 2 with one message naming the problem', asyn
     { what: 'a bad --webhook', args: ['review', '--webhook', 'admit', example('pvc-restore'), ...CONFIG], stderr: /--webhook: must be mutate or validate/ },
     { what: 'an unknown option', args: ['review', '--frobnicate', example('pvc-restore')], stderr: /Unknown option '--frobnicate'/ },
     { what: 'an unknown catalog option', args: ['catalog', '--yaml'], stderr: /Unknown option '--yaml'/ },
+    { what: 'the webhook port equal to the metrics port', args: ['serve', '--config', join(dir, 'same-port.yaml')], stderr: /^volsync-autorestore: [^\n]*same-port\.yaml: server\.port and server\.metricsPort: both are 9090;[^\n]*\n$/ },
+    { what: 'certs --ip that is not an address', args: ['certs', '--out', join(dir, 'certs'), '--ip', 'not-an-ip'], stderr: /^volsync-autorestore: --ip: "not-an-ip" is not an IPv4 or IPv6 address\n$/ },
+    { what: 'certs --ip with a zone', args: ['certs', '--out', join(dir, 'certs'), '--ip', '127.0.0.1', '--ip', 'fe80::1%eth0'], stderr: /--ip: "fe80::1%eth0" is not an IPv4 or IPv6 address/ },
     { what: 'an unknown command', args: ['frobnicate'], stderr: /^volsync-autorestore: unknown command "frobnicate"\nusage: volsync-autorestore <command>/ },
   ]
   for (const c of cases) {
