@@ -9,6 +9,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { valuesSchemaText, VALUES_SCHEMA_FILE } from '../../scripts/chart-schema.ts'
 import { WEBHOOKS, type WebhookEntry } from '../../src/admission/webhooks.ts'
+import { durationMs } from '../../src/config/duration.ts'
 import { ConfigError, parseConfig } from '../../src/config/load.ts'
 import type { Config } from '../../src/config/schema.ts'
 import { permissions, rbacRules } from '../../src/server/permissions.ts'
@@ -195,7 +196,8 @@ for (const [name, values] of Object.entries(CASES)) {
     t.match(container.startupProbe, { httpGet: { path: '/healthz', port: 'https', scheme: 'HTTPS' } })
     t.same(container.ports.map((p) => [p.name, p.containerPort]), [['https', config.server.port], ['metrics', config.server.metricsPort]], 'container ports are the config\'s')
     t.ok((container.lifecycle?.preStop?.sleep?.seconds ?? 0) > 0, 'a preStop sleep')
-    t.ok(pod.terminationGracePeriodSeconds > (container.lifecycle?.preStop?.sleep?.seconds ?? 0), 'grace beyond the preStop')
+    const preStop = container.lifecycle?.preStop?.sleep?.seconds ?? 0
+    t.ok(pod.terminationGracePeriodSeconds > preStop + durationMs(config.server.shutdown.timeout) / 1000, 'the grace period covers the preStop and the server\'s shutdown.timeout')
     t.ok(find(objects, 'PodDisruptionBudget'), 'a PodDisruptionBudget')
 
     const mounts = Object.fromEntries(container.volumeMounts.map((m) => [m.name, m.mountPath]))
@@ -226,6 +228,7 @@ for (const [name, values] of Object.entries(CASES)) {
     } else {
       t.equal(config.server.tls.selfManaged, undefined)
       t.same([config.server.tls.certFile, config.server.tls.keyFile], ['/tls/tls.crt', '/tls/tls.key'])
+      t.same(config.server.tls.dnsNames, [`${FULLNAME}.${NAMESPACE}.svc`], 'a reloaded certificate must name the Service')
       t.equal(mounts.tls, '/tls')
     }
     if (mode === 'cert-manager') {
@@ -322,6 +325,8 @@ t.test('helm refuses what the server refuses, naming the key path', async (t) =>
   }
   const offline = await offlineRender
   t.match((offline as Error).message, 'config.state.directory', 'offline mode is refused in a cluster, by its key')
+  const shortGrace = await helmTemplate({ terminationGracePeriodSeconds: 20 }).then(() => undefined, (e: unknown) => e)
+  t.match((shortGrace as Error).message, 'config.server.shutdown.timeout', 'a grace period shorter than preStop + shutdown.timeout is refused')
   const missingCa = await missingCaRender
   t.match((missingCa as Error).message, 'tls.secret.caBundle', 'secret mode needs the caBundle')
 })

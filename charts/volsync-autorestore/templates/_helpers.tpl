@@ -94,6 +94,10 @@ when it compares the rendered webhooks and RBAC with the code's.
 {{- $_ := unset $tls "selfManaged" }}
 {{- $_ := set $tls "certFile" (printf "%s/tls.crt" (include "volsync-autorestore.tlsDir" .)) }}
 {{- $_ := set $tls "keyFile" (printf "%s/tls.key" (include "volsync-autorestore.tlsDir" .)) }}
+{{- if not $tls.dnsNames }}
+{{- /* A renewed or replaced pair that does not name the Service is refused and the served one kept. */}}
+{{- $_ := set $tls "dnsNames" (list (printf "%s.%s.svc" $fullname .Release.Namespace)) }}
+{{- end }}
 {{- else }}
 {{- fail (printf "tls.mode: must be one of \"self\", \"cert-manager\", \"secret\" (got %q)" .Values.tls.mode) }}
 {{- end }}
@@ -238,4 +242,30 @@ inside config.movers.repository.mountPath ("true" or "").
 {{- if and $path (or (eq $path $mount) (hasPrefix (printf "%s/" $mount) $path)) }}true{{ end }}
 {{- end }}
 {{- end }}
+{{- end }}
+
+{{/* A config duration ("500ms", "25s", "10m", "1h") in whole seconds, rounded up. */}}
+{{- define "volsync-autorestore.durationSeconds" -}}
+{{- $d := toString . }}
+{{- if hasSuffix "ms" $d }}{{ div (add (trimSuffix "ms" $d | int) 999) 1000 }}
+{{- else if hasSuffix "s" $d }}{{ trimSuffix "s" $d | int }}
+{{- else if hasSuffix "m" $d }}{{ mul (trimSuffix "m" $d | int) 60 }}
+{{- else if hasSuffix "h" $d }}{{ mul (trimSuffix "h" $d | int) 3600 }}
+{{- else }}{{ fail (printf "not a duration: %q" $d) }}
+{{- end }}
+{{- end }}
+
+{{/*
+terminationGracePeriodSeconds, checked: the kubelet counts the preStop sleep in the grace period, then
+sends SIGTERM, and the server needs up to config.server.shutdown.timeout (default 25s) to drain
+in-flight reviews; a shorter grace would SIGKILL it mid-review.
+*/}}
+{{- define "volsync-autorestore.terminationGracePeriodSeconds" -}}
+{{- $config := include "volsync-autorestore.config" . | fromYaml }}
+{{- $timeout := include "volsync-autorestore.durationSeconds" (dig "server" "shutdown" "timeout" "25s" $config) | int }}
+{{- $needed := add (int .Values.preStopSleepSeconds) $timeout }}
+{{- if le (int .Values.terminationGracePeriodSeconds) $needed }}
+{{- fail (printf "terminationGracePeriodSeconds (%d) must exceed preStopSleepSeconds (%d) + config.server.shutdown.timeout (%ds), or in-flight reviews are cut off" (int .Values.terminationGracePeriodSeconds) (int .Values.preStopSleepSeconds) $timeout) }}
+{{- end }}
+{{- .Values.terminationGracePeriodSeconds }}
 {{- end }}
