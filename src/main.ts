@@ -144,7 +144,8 @@ export async function runCli(argv: readonly string[], streams: CliStreams): Prom
   } catch (error) {
     // Imported here, on failure only: --help and --version load nothing but main.ts (test/cli).
     const { errorMessage } = await import('./errors.ts')
-    streams.stderr.write(`volsync-autorestore: ${errorMessage(error)}\n`)
+    const { redactUrlsIn } = await import('./redact-url.ts')
+    streams.stderr.write(`volsync-autorestore: ${redactUrlsIn(errorMessage(error))}\n`)
     return exitCodeFor(error)
   }
 }

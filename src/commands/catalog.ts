@@ -1,6 +1,7 @@
 // `catalog [--config FILE] [--json]`: poll every configured source once and print what exists.
 import { parseArgs } from 'node:util'
 import { createLogger } from '../log.ts'
+import { redactUrlsDeep, redactUrlsIn } from '../redact-url.ts'
 import type { SourceState } from '../state/catalog-state.ts'
 import { loadConfigOrUsage, pollCatalogOnce } from './one-shot-snapshot.ts'
 import { EXIT_FAILURE, EXIT_OK } from './usage-error.ts'
@@ -19,12 +20,13 @@ function table(sources: readonly SourceState[]): string {
     if (source.error) lines.push(`error: source ${source.name} (${source.type}): ${source.error}`)
   }
   if (sources.length === 0) lines.push('no catalog sources are configured (catalog.sources)')
-  return `${lines.join('\n')}\n`
+  // A source error may embed an endpoint or a presigned URL: printed only through the one redaction.
+  return redactUrlsIn(`${lines.join('\n')}\n`)
 }
 
 /**
  * `catalog`: polls every configured source once (reading their repositories and password files) and writes
- * a table, or `--json`, to `out`, with each source's diagnostics and error. Resolves EXIT_FAILURE when any
+ * a table, or `--json`, to `out`, with each source's diagnostics and error (URLs in them redacted). Resolves EXIT_FAILURE when any
  * source failed, else EXIT_OK; throws UsageError for an invalid config and parseArgs' error for a bad
  * option (both exit 2 in main.ts).
  */
@@ -33,9 +35,9 @@ export async function catalogCommand(argv: string[], out: NodeJS.WritableStream)
   const config = loadConfigOrUsage(values.config)
   const { sources } = await pollCatalogOnce(config, createLogger('silent'))
   if (values.json) {
-    out.write(`${JSON.stringify({
+    out.write(`${JSON.stringify(redactUrlsDeep({
       sources: sources.map((s) => ({ name: s.name, type: s.type, ok: s.error === null, error: s.error, entries: s.entries, diagnostics: s.diagnostics })),
-    }, null, 2)}\n`)
+    }), null, 2)}\n`)
   } else {
     out.write(table(sources))
   }
