@@ -14,12 +14,13 @@ export const KOPIA_MAX_USERNAME = 50
 export const KOPIA_DEFAULT_IDENTITY = 'volsync-default'
 
 /**
- * One Kopia username, as a regular-expression fragment: what generateUsername can produce from an
- * object name ([A-Za-z0-9_-], at most 50). A cut may end in `-` or `_` (the fork trims before it cuts).
+ * One Kopia username as generateUsername produces it from a Kubernetes object name (lowercase, so a
+ * laptop's `Root@host` is not taken for an RS), as a regular-expression fragment: at most 50 characters,
+ * never starting with `-`/`_`, but possibly ending in one (the fork trims before it cuts).
  */
-export const KOPIA_USERNAME_PATTERN = `[A-Za-z0-9_-]{1,${KOPIA_MAX_USERNAME}}`
-/** One Kopia hostname as generateHostname produces it from a namespace ([A-Za-z0-9.-]), as a regular-expression fragment. */
-export const KOPIA_HOSTNAME_PATTERN = '[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?'
+export const KOPIA_USERNAME_PATTERN = `[a-z0-9][a-z0-9_-]{0,${KOPIA_MAX_USERNAME - 1}}`
+/** One Kopia hostname as generateHostname produces it from a namespace, as a regular-expression fragment. */
+export const KOPIA_HOSTNAME_PATTERN = '[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?'
 
 /**
  * The fork's default Kopia username of an RS or RD named `objectName` (generateUsername with no explicit

@@ -5,7 +5,10 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import t from 'tap'
-import { kopiaSource } from '../../src/catalog/kopia-source.ts'
+import { kopiaSource, unslashedPrefixMessage } from '../../src/catalog/kopia-source.ts'
+import { lookupBackup } from '../../src/admission/backup-lookup.ts'
+import { buildCatalogState } from '../../src/state/catalog-state.ts'
+import { kopiaUsername } from '../../src/volsync/names.ts'
 import { s3PrefixSource } from '../../src/catalog/s3-prefix-source.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import type { CatalogSourceConfig } from '../../src/config/schema.ts'
@@ -93,6 +96,18 @@ t.test('on S3: a shared repository below a prefix, and per-PVC repositories of t
   t.same(shared.entries.map((e) => [e.namespace, e.pvc, e.kind, e.snapshots, e.newest, e.sizeBytes]), EXPECTED)
   t.same(shared.repositories?.[0]?.s3, { bucket: 'kopia', prefix: 'shared' })
 
+  // Issue 10 item 5: the prefix without its '/' reads shared + kopia.repository; the error names that key,
+  // says the repository is one '/' further, and what to set.
+  const unslashed = s3Yaml.replace('prefix: shared/', 'prefix: shared')
+  await t.rejects(kopiaSource(sourceConfig('kopia', `{name: garage, type: kopia, ${unslashed}, passwordFile: ${dir}/password}`)).poll(never), {
+    name: 'KopiaError',
+    message: /no Kopia repository at s3:\/\/kopia\/sharedkopia\.repository: the key read is sharedkopia\.repository.*a repository does exist at s3:\/\/kopia\/shared\/kopia\.repository.*set s3\.prefix: "shared\/"/,
+  })
+  const nowhere = s3Yaml.replace('prefix: shared/', 'prefix: elsewhere')
+  await t.rejects(kopiaSource(sourceConfig('kopia', `{name: garage, type: kopia, ${nowhere}, passwordFile: ${dir}/password}`)).poll(never), {
+    message: /elsewherekopia\.repository.*there is none at s3:\/\/kopia\/elsewhere\/kopia\.repository either/,
+  })
+
   // VolSync per-PVC: s3://bucket/volsync/<ns>/<pvc>/ (movers >= v0.16.11 add the slash).
   const perPvc = async (namespace: string, pvc: string, fill: (w: KopiaTestWriter) => Promise<void>) =>
     fill(await KopiaTestWriter.create({ password: PASSWORD, uniqueId, put: (key, bytes) => s3.put('kopia', key, bytes), layout: { kind: 'flat', keyPrefix: `volsync/${namespace}/${pvc}/` } }))
@@ -120,4 +135,27 @@ t.test('on S3: a shared repository below a prefix, and per-PVC repositories of t
   const wrong = await s3PrefixSource(sourceConfig('s3-prefix', `{name: garage, type: s3-prefix, ${prefixYaml}, kopiaPasswordFile: ${dir}/wrong}`), { resticKeys: new ResticKeyCache() }).poll(never)
   t.same(wrong.entries.map((e) => [e.pvc, e.snapshots]), [['wiki', null], ['radarr', null]], 'a wrong password: unknown, never "no backup"')
   t.match(wrong.diagnostics?.map((d) => d.message), [/kopia repository s3:\/\/kopia\/volsync\/home\/wiki\/.*password/i, /kopia repository s3:\/\/kopia\/volsync\/media\/radarr\/.*password/i])
+})
+
+t.test('a shared repository with names VolSync sanitized: listed under the username, found by the PVC name', async (t) => {
+  const target = await directoryTarget()
+  t.teardown(() => target.cleanup())
+  const repo = target.root
+  const long = 'kube-prometheus-stack-prometheus-db-prometheus-kube-prometheus-0'
+  const writer = await KopiaTestWriter.create({ password: PASSWORD, uniqueId, put: target.put })
+  writer.addSnapshot({ username: 'zigbee2mqttdata', hostname: 'home', path: '/data', startTime: '2026-03-10T02:00:00Z' })
+  writer.addSnapshot({ username: kopiaUsername(long), hostname: 'monitoring', path: '/data', startTime: '2026-03-10T02:00:00Z' })
+  writer.addSnapshot({ username: `${'b'.repeat(49)}-`, hostname: 'home', path: '/data', startTime: '2026-03-10T02:00:00Z' })
+  writer.flushManifests()
+  await writer.flushIndex()
+  const poll = await kopiaSource(sourceConfig('kopia', `{name: nas, type: kopia, filesystem: {path: ${repo}}, passwordFile: ${dir}/password}`)).poll(never)
+  t.same(poll.entries.map((e) => `${e.namespace}/${e.pvc}`).sort(), [`home/${'b'.repeat(49)}-`, 'home/zigbee2mqttdata', `monitoring/${kopiaUsername(long)}`], 'every identity VolSync writes is listed')
+  const catalog = buildCatalogState([{ name: 'nas', type: 'kopia', lastSuccess: 0, lastAttempt: 0, error: null, entries: poll.entries, diagnostics: [], repositories: [] }])
+  for (const [namespace, pvc] of [['home', 'zigbee2mqtt.data'], ['monitoring', long], ['home', `${'b'.repeat(49)}-tail`]] as const) {
+    t.equal(lookupBackup(catalog, namespace, pvc, 0, 60_000).state, 'backup', `${namespace}/${pvc} finds its backup`)
+  }
+})
+
+t.test('unslashedPrefixMessage wording', async (t) => {
+  t.equal(unslashedPrefixMessage('b', 'kopia/app', null), 'no Kopia repository at s3://b/kopia/appkopia.repository: the key read is kopia/appkopia.repository, because Kopia uses s3.prefix "kopia/app" verbatim, without adding a \'/\'. If the repository is in the folder kopia/app/, set s3.prefix: "kopia/app/" (VolSync\'s movers from v0.16.11 always add the \'/\')')
 })
