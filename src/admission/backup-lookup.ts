@@ -92,7 +92,7 @@ export function lookupPvcBackup(snapshot: Snapshot, pvc: PvcNaming, now: number)
   const template = snapshot.config.pvc.backupName
   const rendered = renderForPvc(template, { pvc: pvc.name, namespace: pvc.namespace, labels: pvc.labels })
   if ('missing' in rendered) {
-    return { answer: { state: 'unknown', reason: `pvc.backupName "${template}" needs ${rendered.missing}, so which backup is this PVC's cannot be told; set the label or change pvc.backupName` }, backupName: null }
+    return { answer: { state: 'unknown', reason: `pvc.backupName "${template}" needs ${rendered.missing}, so which backup is this PVC's cannot be told${rendered.missing.includes('label "') ? '; set the label or change pvc.backupName' : ''}` }, backupName: null }
   }
   return { answer: lookupBackup(snapshot.catalog, pvc.namespace, rendered.value, now, snapshot.staleAfterMs), backupName: rendered.value }
 }
