@@ -58,10 +58,11 @@ newest and size, then per-source warnings and errors. Exit 1 when a source faile
   certs: {
     synopsis: `certs   [--out DIR] [--service NAME] [--namespace NS] [--dns NAME ...] [--ip IP ...] [--days N]
                                                            write a CA and a serving certificate`,
-    usage: `usage: volsync-autorestore certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME ...] [--ip IP ...] [--days N]
+    usage: `usage: volsync-autorestore certs [--out DIR] [--service NAME] [--namespace NS] [--dns NAME ...] [--ip IP ...] [--days N] [--new-ca]
 
-Writes ca.crt, ca.key, tls.crt and tls.key. The serving certificate carries the Service's DNS
-names (svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local).
+Writes tls.crt and tls.key, signed by the CA already in DIR (ca.crt, ca.key: kept, so a caBundle
+made from it stays valid), or by a new CA written there when there is none. The serving certificate
+carries the Service's DNS names (svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local).
 
   --out DIR           where to write (default: certs)
   --service NAME      the webhook Service (default: volsync-autorestore)
@@ -69,6 +70,7 @@ names (svc, svc.ns, svc.ns.svc, svc.ns.svc.cluster.local).
   --dns NAME          one more DNS name (repeatable)
   --ip IP             an IP address (repeatable)
   --days N            validity in days, 1 to 3650 (default: 365)
+  --new-ca            replace the CA in DIR with a new one (update every caBundle after)
 `,
   },
 }

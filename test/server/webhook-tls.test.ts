@@ -515,7 +515,7 @@ t.test('certificate hot swap: new connections get the new certificate, an open k
   t.equal(opened.fingerprint256, oldFingerprint)
 
   // A new CA and serving certificate written over the same files.
-  const rotated = await writeCertificates({ outDir: dir, service: SERVICE, namespace: NAMESPACE, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
+  const rotated = await writeCertificates({ outDir: dir, service: SERVICE, namespace: NAMESPACE, dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'], newCa: true })
   const newCa = await readFile(rotated.caCert, 'utf8')
   const newFingerprint = describeCertificate(await readFile(rotated.tlsCert, 'utf8')).fingerprint256
   t.not(newFingerprint, oldFingerprint)

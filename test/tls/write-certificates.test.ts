@@ -22,6 +22,7 @@ t.test('writeCertificates writes a CA and serving pair with safe modes', async (
     caKey: join(outDir, 'ca.key'),
     tlsCert: join(outDir, 'tls.crt'),
     tlsKey: join(outDir, 'tls.key'),
+    reusedCa: false,
   })
   t.equal(modeOf(paths.caKey), 0o600, 'ca.key is 0600')
   t.equal(modeOf(paths.tlsKey), 0o600, 'tls.key is 0600')
@@ -40,8 +41,10 @@ t.test('writeCertificates writes a CA and serving pair with safe modes', async (
   t.ok(daysLeft > 6.9 && daysLeft <= 7, 'days honoured')
 
   const before = tls.fingerprint256
-  await writeCertificates({ outDir, service: 'hook', namespace: 'ops' })
-  t.not(new X509Certificate(readFileSync(paths.tlsCert)).fingerprint256, before, 'rewriting replaces the files')
+  const again = await writeCertificates({ outDir, service: 'hook', namespace: 'ops' })
+  t.equal(again.reusedCa, true)
+  t.not(new X509Certificate(readFileSync(paths.tlsCert)).fingerprint256, before, 'rewriting replaces the serving pair')
+  t.equal(new X509Certificate(readFileSync(paths.caCert)).fingerprint256, ca.fingerprint256, 'and keeps the CA')
   t.equal(modeOf(paths.tlsKey), 0o600, 'still 0600 after replacement')
   t.equal(readdirSync(outDir).length, 4)
 })
@@ -71,4 +74,32 @@ t.test('ensureDevCertificate creates a localhost certificate once', async (t) =>
   const third = await ensureDevCertificate(certFile, keyFile)
   t.ok(third.created, 'a missing key triggers regeneration')
   t.not(new X509Certificate(readFileSync(certFile)).fingerprint256, cert.fingerprint256)
+  t.equal(new X509Certificate(readFileSync(first.caFile)).fingerprint256, ca.fingerprint256, 'signed by the same CA: clients that trust it still do')
+})
+
+t.test('an existing CA is reused; a half or unusable one is refused unless newCa (issue 13 item 8)', async (t) => {
+  const outDir = t.testdir()
+  const options = { outDir, service: 'hook', namespace: 'ops' }
+  const first = await writeCertificates(options)
+  const caPem = readFileSync(first.caCert, 'utf8')
+  const caKeyPem = readFileSync(first.caKey, 'utf8')
+  const second = await writeCertificates({ ...options, dnsNames: ['extra.example'] })
+  t.equal(second.reusedCa, true)
+  t.equal(readFileSync(first.caCert, 'utf8'), caPem, 'ca.crt untouched: the caBundle made from it stays valid')
+  t.equal(readFileSync(first.caKey, 'utf8'), caKeyPem)
+  const served = new X509Certificate(readFileSync(first.tlsCert))
+  t.ok(served.verify(new X509Certificate(caPem).publicKey), 'the new serving certificate is signed by the existing CA')
+  t.equal(served.checkHost('extra.example'), 'extra.example', 'with the new names')
+
+  const renewed = await writeCertificates({ ...options, newCa: true })
+  t.equal(renewed.reusedCa, false)
+  t.not(readFileSync(first.caCert, 'utf8'), caPem, 'newCa replaces it')
+
+  unlinkSync(first.caKey)
+  const beforeRefusal = readFileSync(first.tlsCert, 'utf8')
+  await t.rejects(writeCertificates(options), { name: 'ExistingCaError', message: /ca\.crt exists without .*ca\.key: remove both .* or pass --new-ca/ })
+  t.equal(readFileSync(first.tlsCert, 'utf8'), beforeRefusal, 'nothing written when refused')
+  const replaced = await writeCertificates({ ...options, newCa: true })
+  t.equal(replaced.reusedCa, false)
+  t.same(readdirSync(outDir).sort(), ['ca.crt', 'ca.key', 'tls.crt', 'tls.key'])
 })
