@@ -21,7 +21,7 @@ import { alwaysLoaded, type Loop, untilAborted } from '../loop.ts'
 import { StateStore } from '../state/store.ts'
 import type { ReloadingTlsContext, TlsReloadEvent } from '../tls/reloading-context.ts'
 import { ensureDevCertificate } from '../tls/write-certificates.ts'
-import { buildMetricsServer, buildWebhookServer } from './app.ts'
+import { buildMetricsServer, buildWebhookServer, CONNECTION_LIMITS } from './app.ts'
 import { OpenConnections } from './open-connections.ts'
 import { catalogLoop } from './catalog-loop.ts'
 import { configLoop } from './config-loop.ts'
@@ -58,7 +58,7 @@ export interface Runtime {
   /**
    * Stops the servers, then the loops: no new connections, idle ones closed, requests in flight
    * answered; connections still open server.shutdown.timeout after drain() began (after this call
-   * without a drain) are destroyed. Then the loops stop (leaders first) and the certificate watch.
+   * without a drain), or the header/request timeout (10 s) after this call if sooner, are destroyed. Then the loops stop (leaders first) and the certificate watch.
    * Idempotent: every call returns the same promise; never rejects.
    */
   close(): Promise<void>
@@ -211,7 +211,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   const close = (): Promise<void> => {
     closed ??= (async () => {
       endDrain?.()
-      const deadline = (shutdownStarted ?? Date.now()) + timeoutMs
+      // Node stops enforcing the header and request timeouts once a server closes, so a connection
+      // trickling bytes would last until the shutdown timeout: allow it what those timeouts would.
+      const deadline = Math.min((shutdownStarted ?? Date.now()) + timeoutMs, Date.now() + Math.max(CONNECTION_LIMITS.headersTimeoutMs, CONNECTION_LIMITS.requestTimeoutMs))
       const app = webhook
       const [forcedWebhook, forcedStatus] = await Promise.all([
         app && webhookConnections ? webhookConnections.closeBy(() => app.close(), deadline) : 0,
