@@ -34,7 +34,7 @@ const sources = [source({ entries: [backup('jellyfin', '2026-03-15T02:00:00.000Z
 t.test('only participating PVCs without a dataSourceRef, created after a backup existed', async (t) => {
   const missed = findMissedRestores(snapshotOf({ objects, sources }), NOW)
   t.same(missed.map((m) => m.pvc.name), ['jellyfin'])
-  t.match(missed[0]?.message, /PersistentVolumeClaim media\/jellyfin was created 2026-03-16T08:00:00\.000Z without a dataSourceRef although the kopia backup in source test \(4 snapshot\(s\), newest 2026-03-15T02:00:00\.000Z\) existed/)
+  t.match(missed[0]?.message, /PersistentVolumeClaim media\/jellyfin was created 2026-03-16T08:00:00\.000Z without a dataSourceRef although the kopia backup in source test \(4 snapshots, newest 2026-03-15T02:00:00\.000Z\) existed/)
   t.same(findMissedRestores(snapshotOf({ objects, sources: [source({ entries: sources[0]!.entries, ageMs: 60 * 60_000 })] }), NOW), [], 'a stale catalog proves nothing')
 })
 
