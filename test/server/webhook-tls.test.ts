@@ -352,7 +352,7 @@ t.test('metrics (plain HTTP): request counter labels, the duration histogram; /s
   t.equal(doc.mode, 'enforce')
   t.equal(doc.config.lastReloadError, null)
   t.equal(doc.cluster.synced, true)
-  t.strictSame(doc.cluster.namespaces, ['home', 'media', 'volsync-system'])
+  t.strictSame(doc.cluster.namespaces, ['home', 'media', 'secure', 'volsync-system'])
   t.strictSame(doc.cluster.replicationDestinations.map((rd) => `${rd.namespace}/${rd.name} ready=${rd.ready}`).sort(), [
     'media/jellyfin-dst ready=true', 'media/radarr-dst ready=false', 'media/sonarr-dst ready=false',
   ])
