@@ -2,7 +2,7 @@
 // what it would be decided if it were created now; plus the health of every loop. Pure, so the
 // page and the JSON document show the same answers the webhook would give.
 import { findMissedRestores } from '../controllers/missed-restores.ts'
-import { lookupBackup, lookupPvcBackup } from '../admission/backup-lookup.ts'
+import { lookupPvcBackup } from '../admission/backup-lookup.ts'
 import type { AdmissionInput, Outcome } from '../admission/decision.ts'
 import { matchesSelector } from '../admission/label-selector.ts'
 import { renderName } from '../admission/name-template.ts'
@@ -128,7 +128,8 @@ function syntheticCreate(pvc: PvcInfo): AdmissionInput {
 }
 
 function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: ReadonlySet<string>): PvcView {
-  const answer = lookupBackup(snapshot.catalog, pvc.namespace, pvc.name, now, snapshot.staleAfterMs)
+  // The PVC's backup as admission finds it: under pvc.backupName and VolSync's Kopia username.
+  const answer = lookupPvcBackup(snapshot, { namespace: pvc.namespace, name: pvc.name, labels: pvc.labels }, now).answer
   const backup: BackupView = answer.state === 'backup'
     ? { state: 'backup', source: answer.entry.source, kind: answer.entry.kind, snapshots: answer.entry.snapshots, newest: answer.entry.newest ?? null }
     : answer
@@ -142,8 +143,7 @@ function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: Readonly
   const decided = decidePvcCreate(snapshot, syntheticCreate(pvc), now)
   let neverRestorable: string | null = null
   if (rd && destination.state !== 'ready') {
-    const found = lookupPvcBackup(snapshot, { namespace: pvc.namespace, name: pvc.name, labels: pvc.labels }, now).answer
-    const reasons = whyNeverReady(rdImageShapeOf(rd), { pvc: pvc.name, backupKind: found.state === 'backup' ? found.entry.kind : null })
+    const reasons = whyNeverReady(rdImageShapeOf(rd), { pvc: pvc.name, backupKind: answer.state === 'backup' ? answer.entry.kind : null })
     if (reasons.length > 0) neverRestorable = `ReplicationDestination ${destinationName} can never give the volume populator an image: ${describeWhy(reasons)}. ${describeFix(reasons)}.`
   }
   return {

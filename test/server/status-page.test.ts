@@ -318,3 +318,14 @@ t.test('a failing source: its <script> error renders as text; an unknown catalog
     t.match(pvcRows(dom).find((r) => r.pvc === 'home/new-app')?.text, /deny cannot tell whether a backup exists .* unknown catalog source broken \(never polled successfully\) is not current/)
   })
 })
+
+t.test('view model: a PVC whose backups are filed under a label (pvc.backupName) shows that backup', async (t) => {
+  const snapshot = snapshotOf({
+    config: 'pvc: { backupName: \'{{label "app.kubernetes.io/instance"}}\' }',
+    objects: [pvc('media', 'config-jellyfin', { labels: { backup: 'hourly', 'app.kubernetes.io/instance': 'jellyfin' } }), pvc('media', 'unlabelled')],
+    sources: [source({ name: 'nas', entries: ENTRIES })],
+  })
+  const view = statusView(snapshot, NOW, EXTRAS)
+  t.match(view.pvcs.find((p) => p.name === 'config-jellyfin')?.backup, { state: 'backup', source: 'nas', snapshots: 3 }, 'found under the label value, as admission finds it')
+  t.match(view.pvcs.find((p) => p.name === 'unlabelled')?.backup, { state: 'unknown', reason: /needs label "app.kubernetes.io\/instance"/ })
+})
