@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import tls from 'node:tls'
-import { createCertificateAuthority, createServingCertificate, describeCertificate, type PemPair } from '../src/tls/certificate-authority.ts'
+import { createCertificateAuthority, createServingCertificate, type PemPair } from '../src/tls/certificate-authority.ts'
 import { exampleConfigYaml, exampleText, NAMESPACE, SERVICE, SERVICE_DNS } from '../test/support/live-webhook.ts'
 import { descriptorCount, firstNotReady, KeepAliveLoad, openSlowClients, percentile, spawnServe } from '../test/support/shutdown-trial.ts'
 
