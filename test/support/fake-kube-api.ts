@@ -7,17 +7,21 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { KubeConfig } from '@kubernetes/client-node'
 import type { RbacRules } from '../../src/cluster/policy-rule.ts'
-import { isObject, meta, type JsonObject } from './fake-kube-api/json.ts'
-import { apiVersionOf, findResource, parsePath, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
+import { AdmissionChain, admissionObject, type AdmissionChainOptions, type WebhookCall } from './fake-kube-api/admission-chain.ts'
+import { isObject, meta, str, type JsonObject } from './fake-kube-api/json.ts'
+import { applyPatch } from './fake-kube-api/patch.ts'
+import { NAMESPACES, apiVersionOf, findResource, parsePath, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
 import { flag, listResponse, queryMatcher } from './fake-kube-api/list.ts'
 import { DEFAULT_RBAC_USER, forbiddenError, rbacAllows, requestAttributes, type RequestAttributes } from './fake-kube-api/rbac.ts'
-import { ApiError, badRequest, methodNotAllowed, notFound } from './fake-kube-api/status.ts'
+import { ApiError, badRequest, methodNotAllowed, notFound, unprocessable } from './fake-kube-api/status.ts'
 import { ObjectStore } from './fake-kube-api/store.ts'
 import { openWatch, type WatchConnection } from './fake-kube-api/watch.ts'
 
 export type { JsonObject } from './fake-kube-api/json.ts'
 export { RESOURCES, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
 export { DEFAULT_RBAC_USER, describeRequest, forbiddenReason, type RequestAttributes } from './fake-kube-api/rbac.ts'
+export { ApiError } from './fake-kube-api/status.ts'
+export type { AdmissionChainOptions, ServiceResolver, WebhookCall } from './fake-kube-api/admission-chain.ts'
 
 export interface FakeKubeApiOptions {
   /** Watch events retained for resuming watches; older resourceVersions get 410 Expired. Default 1000. */
@@ -32,6 +36,18 @@ export interface FakeKubeApiOptions {
   readonly rbac?: RbacRules
   /** The username in 403 messages. Default DEFAULT_RBAC_USER (the server's ServiceAccount in volsync-system). */
   readonly rbacUser?: string
+  /**
+   * Call the admission webhooks of the stored Mutating/ValidatingWebhookConfigurations on CREATE and
+   * UPDATE of namespaced objects, as kube-apiserver does (fake-kube-api/admission-chain.ts).
+   * Default: no admission. Change at run time with enableAdmission().
+   */
+  readonly admission?: AdmissionChainOptions
+}
+
+/** A write admitted and stored: the stored object and the webhooks' warnings. */
+export interface AdmittedWrite {
+  readonly object: JsonObject
+  readonly warnings: readonly string[]
 }
 
 export interface RecordedRequest {
@@ -91,6 +107,9 @@ export class FakeKubeApi {
   #paused = false
   #rbac: RbacRules | undefined
   readonly #rbacUser: string
+  #admission: AdmissionChain | undefined
+  /** Every admission webhook call, in order, across enableAdmission() calls. */
+  readonly admissionCalls: WebhookCall[] = []
 
   private constructor(server: Server, url: string, store: ObjectStore, options: FakeKubeApiOptions) {
     this.#server = server
@@ -98,6 +117,7 @@ export class FakeKubeApi {
     this.#store = store
     this.#rbac = options.rbac
     this.#rbacUser = options.rbacUser ?? DEFAULT_RBAC_USER
+    if (options.admission) this.enableAdmission(options.admission)
     store.subscribe((event) => {
       for (const w of this.#watches) w.connection.offer(event)
       this.#changed()
@@ -183,6 +203,42 @@ export class FakeKubeApi {
    */
   enforceRbac(rules: RbacRules | undefined): void {
     this.#rbac = rules
+  }
+
+  // ---- admission ----
+
+  /**
+   * Calls the stored webhook configurations' webhooks on every CREATE and UPDATE of a namespaced
+   * object from now on (HTTP requests and createAs/updateAs); undefined stops. Calls are recorded in
+   * `admissionCalls`.
+   */
+  enableAdmission(options: AdmissionChainOptions | undefined): void {
+    this.#admission = options && new AdmissionChain(options, {
+      mutatingConfigurations: () => this.#store.list(findResource('mutatingwebhookconfigurations')),
+      validatingConfigurations: () => this.#store.list(findResource('validatingwebhookconfigurations')),
+      namespace: (name) => this.#store.get(NAMESPACES, undefined, name),
+    }, this.admissionCalls)
+  }
+
+  /**
+   * Test side: creates an object as `username` would over the API (admission chain included, RBAC
+   * not checked, like seed). Rejects with the ApiError the API server would answer.
+   */
+  async createAs(username: string, resource: string, namespace: string, body: JsonObject): Promise<AdmittedWrite> {
+    try {
+      return await this.#write('POST', findResource(resource), namespace, undefined, '', body, username)
+    } finally {
+      this.#changed()
+    }
+  }
+
+  /** Test side: a PUT of the whole object as `username` (admission chain included, RBAC not checked). */
+  async updateAs(username: string, resource: string, namespace: string, name: string, body: JsonObject): Promise<AdmittedWrite> {
+    try {
+      return await this.#write('PUT', findResource(resource), namespace, name, '', body, username)
+    } finally {
+      this.#changed()
+    }
   }
 
   // ---- fault injection ----
@@ -296,12 +352,15 @@ export class FakeKubeApi {
           return sendJson(res, record, 200, listResponse(store, def, namespace, q))
         case 'POST':
           if (name !== undefined) throw methodNotAllowed(method)
+          if (this.#admits(def, namespace, subresource)) return this.#sendAdmitted(res, record, 201, await this.#write('POST', def, namespace, name, '', record.body, this.#rbacUser))
           return sendJson(res, record, 201, store.create(def, namespace, record.body))
         case 'PUT':
           if (name === undefined) throw methodNotAllowed(method)
+          if (this.#admits(def, namespace, subresource)) return this.#sendAdmitted(res, record, 200, await this.#write('PUT', def, namespace, name, '', record.body, this.#rbacUser))
           return sendJson(res, record, 200, store.update(def, namespace, name, record.body, subresource))
         case 'PATCH':
           if (name === undefined) throw methodNotAllowed(method)
+          if (this.#admits(def, namespace, subresource)) return this.#sendAdmitted(res, record, 200, await this.#write('PATCH', def, namespace, name, contentType ?? '', record.body, this.#rbacUser))
           return sendJson(res, record, 200, store.patch(def, namespace, name, contentType ?? '', record.body, subresource))
         case 'DELETE': {
           if (name !== undefined) return sendJson(res, record, 200, store.delete(def, namespace, name, record.body))
@@ -317,6 +376,54 @@ export class FakeKubeApi {
       if (!res.headersSent) sendJson(res, record, apiError.code, apiError.toStatus())
     } finally {
       this.#changed()
+    }
+  }
+
+  /** Whether a write goes through the admission chain (namespaced main resources only). */
+  #admits(def: ResourceDef, namespace: string | undefined, subresource: string | undefined): namespace is string {
+    return this.#admission !== undefined && def.namespaced && namespace !== undefined && subresource === undefined
+  }
+
+  #sendAdmitted(res: ServerResponse, record: RecordedRequest, status: number, write: AdmittedWrite): void {
+    // As the apiserver relays webhook warnings; header values must be printable ASCII.
+    if (write.warnings.length > 0) res.setHeader('Warning', write.warnings.map((w) => `299 - ${JSON.stringify(w.replace(/[^\x20-\x7e]/g, '?'))}`))
+    sendJson(res, record, status, write.object)
+  }
+
+  /**
+   * A create (POST), replace (PUT) or patch (PATCH) of a namespaced object through the admission
+   * chain, then the store. What the apiserver rejects before admission (a missing or terminating
+   * namespace, a body of another kind) goes straight to the store, which answers it. A PATCH whose
+   * store write conflicts is redone on the newer object (GuaranteedUpdate), unless the patch itself
+   * set the resourceVersion.
+   */
+  async #write(method: 'POST' | 'PUT' | 'PATCH', def: ResourceDef, namespace: string, name: string | undefined, contentType: string, body: unknown, username: string): Promise<AdmittedWrite> {
+    const store = this.#store
+    const chain = this.#admission
+    const ns = store.get(NAMESPACES, undefined, namespace)
+    const typed = isObject(body) && (str(body.apiVersion) ?? apiVersionOf(def)) === apiVersionOf(def) && (str(body.kind) ?? def.kind) === def.kind
+    if (!chain || !ns || meta(ns).deletionTimestamp || (method !== 'PATCH' && !typed)) {
+      const object = method === 'POST' ? store.create(def, namespace, body) : method === 'PUT' ? store.update(def, namespace, name ?? '', body) : store.patch(def, namespace, name ?? '', contentType, body)
+      return { object, warnings: [] }
+    }
+    if (method === 'POST') {
+      const object = admissionObject(def, namespace, body as JsonObject)
+      const admitted = await chain.admit({ def, operation: 'CREATE', namespace, name: str(meta(object).name) ?? '', object, username })
+      return { object: store.create(def, namespace, admitted.object), warnings: admitted.warnings }
+    }
+    for (let attempt = 0; ; attempt++) {
+      const current = store.get(def, namespace, name ?? '')
+      if (!current) throw notFound(def, name ?? '')
+      const next = method === 'PUT' ? body : applyPatch(current, contentType, body)
+      if (!isObject(next)) throw unprocessable('the patch produced something that is not an object')
+      const admitted = await chain.admit({ def, operation: 'UPDATE', namespace, name: name ?? '', object: admissionObject(def, namespace, next), oldObject: current, username })
+      try {
+        return { object: store.update(def, namespace, name ?? '', admitted.object), warnings: admitted.warnings }
+      } catch (error) {
+        const patchKeptVersion = method === 'PATCH' && meta(next).resourceVersion === meta(current).resourceVersion
+        if (patchKeptVersion && error instanceof ApiError && error.code === 409 && attempt < 5) continue
+        throw error
+      }
     }
   }
 

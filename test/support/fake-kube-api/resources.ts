@@ -42,6 +42,8 @@ export const RESOURCES: readonly ResourceDef[] = [
   def({ group: 'coordination.k8s.io', version: 'v1', resource: 'leases', kind: 'Lease', namespaced: true }),
   def({ group: 'volsync.backube', version: 'v1alpha1', resource: 'replicationdestinations', kind: 'ReplicationDestination', namespaced: true, statusSubresource: true, generation: true, custom: true }),
   def({ group: 'volsync.backube', version: 'v1alpha1', resource: 'replicationsources', kind: 'ReplicationSource', namespaced: true, statusSubresource: true, generation: true, custom: true }),
+  // VolSync's mover Jobs, for the admission chain's mover-Job webhooks (no controller runs them).
+  def({ group: 'batch', version: 'v1', resource: 'jobs', kind: 'Job', namespaced: true, statusSubresource: true, generation: true }),
   def({ group: 'admissionregistration.k8s.io', version: 'v1', resource: 'mutatingwebhookconfigurations', kind: 'MutatingWebhookConfiguration', namespaced: false, generation: true }),
   def({ group: 'admissionregistration.k8s.io', version: 'v1', resource: 'validatingwebhookconfigurations', kind: 'ValidatingWebhookConfiguration', namespaced: false, generation: true }),
 ]
