@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util'
 import { writeCertificates, type CertificatePaths } from '../src/tls/write-certificates.ts'
 import { BENCH_LOG_LEVEL, LOAD_REVIEW, RESTORE_MARKER, admissionText, benchConfig } from './fixtures.ts'
 import { benchmarkSnapshot, printHandlerTable, runHandlerBench, timerOverhead, type HandlerOptions, type HandlerResult } from './handler.ts'
-import { describeAnswer, killAllServers, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type TargetName, type Usage } from './load.ts'
+import { describeAnswer, killAllServers, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type TargetName, type Usage } from './load.ts'
 import { fmt, fmtInt, median, pad, padLeft, positive } from './stats.ts'
 
 const GOAL_RATIO = 0.9
@@ -271,19 +271,4 @@ async function main(): Promise<number> {
   }
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllServers()
-    process.exit(130)
-  })
-}
-process.once('exit', killAllServers)
-
-main().then(
-  (code) => { process.exitCode = code },
-  (error: unknown) => {
-    killAllServers()
-    console.error(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
-    process.exitCode = 1
-  },
-)
+runBench(main)

@@ -9,7 +9,7 @@ import type { ChildMessage, ParentMessage } from './server-child.ts'
 import { ROOT } from './fixtures.ts'
 import { quantiles, SampleBuffer } from './stats.ts'
 
-export type TargetName = 'ours' | 'noop'
+export type TargetName = 'ours' | 'noop' | 'reference'
 /** server-child.ts modes: the two load targets, and the real server on a config file. */
 export type ChildMode = TargetName | 'config'
 
@@ -234,4 +234,26 @@ export function runCannon(options: CannonOptions): Promise<CannonRun> {
       clientCpuPerSec: (cpu.user + cpu.system) / 1e6 / durationSec,
     }
   })
+}
+
+/**
+ * Runs a benchmark's `main` as the process: its result is the exit code; a throw prints the stack
+ * and exits 1; SIGINT/SIGTERM and any exit kill the server children first, so none is orphaned.
+ */
+export function runBench(main: () => Promise<number>): void {
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) {
+    process.once(signal, () => {
+      killAllServers()
+      process.exit(130)
+    })
+  }
+  process.once('exit', killAllServers)
+  main().then(
+    (code) => { process.exitCode = code },
+    (error: unknown) => {
+      killAllServers()
+      console.error(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
+      process.exitCode = 1
+    },
+  )
 }

@@ -31,7 +31,7 @@ import { parseConfig } from '../src/config/load.ts'
 import { writeCertificates, type CertificatePaths } from '../src/tls/write-certificates.ts'
 import { KopiaTestWriter } from '../test/support/kopia-writer.ts'
 import { EXAMPLE_CONFIG, EXAMPLE_STATE, LOAD_REVIEW, RESTORE_MARKER, admissionText } from './fixtures.ts'
-import { describeAnswer, killAllServers, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type Usage } from './load.ts'
+import { describeAnswer, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type Usage } from './load.ts'
 import { secretReview, type FloodMessage, type FloodOptions, type FloodResult } from './secret-flood-client.ts'
 import { fmt, fmtInt, median, pad, padLeft, quantiles, positive } from './stats.ts'
 
@@ -579,19 +579,4 @@ function report(s: Settings, runs: readonly MeasuredRun[], finals: readonly Chec
   return 0
 }
 
-for (const signal of ['SIGINT', 'SIGTERM'] as const) {
-  process.once(signal, () => {
-    killAllServers()
-    process.exit(130)
-  })
-}
-process.once('exit', killAllServers)
-
-main().then(
-  (code) => { process.exitCode = code },
-  (error: unknown) => {
-    killAllServers()
-    console.error(`bench failed: ${error instanceof Error ? error.stack ?? error.message : String(error)}`)
-    process.exitCode = 1
-  },
-)
+runBench(main)

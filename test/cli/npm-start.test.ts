@@ -4,34 +4,16 @@
 // (issue 13 item 10). Spawned: npm, its script and the server are the processes under test.
 import { spawn, spawnSync } from 'node:child_process'
 import { readdir, readFile, writeFile } from 'node:fs/promises'
-import { connect, createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { exampleConfigYaml, eventually, ROOT, tempDir } from '../support/live-webhook.ts'
+import { closedPort, refused } from '../support/ports.ts'
 
 /** Bound on every wait: only a hang guard (npm and the server start slowly on a busy 2-core machine). */
 const WAIT_MS = 60_000
 /** How long the server may take to stop after npm exited (its drain period is a few seconds). */
 const STOP_MS = 20_000
 
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((closed) => server.close(() => closed()))
-  return port
-}
-
-function refused(port: number): Promise<boolean> {
-  return new Promise((answer) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      answer(false)
-    })
-    socket.once('error', (error: NodeJS.ErrnoException) => answer(error.code === 'ECONNREFUSED'))
-  })
-}
 
 /** Pids of the processes whose command line contains `marker` (this test's own config path). */
 async function pidsWith(marker: string): Promise<number[]> {

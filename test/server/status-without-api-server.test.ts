@@ -4,35 +4,15 @@
 // `serve` process opens while it waits, and that it still stops on SIGTERM.
 import { spawn } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
-import { connect, createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
 import { eventually, ROOT, tempDir } from '../support/live-webhook.ts'
+import { closedPort, refused } from '../support/ports.ts'
 
 /** Bound on every wait: only a hang guard (a busy 2-core machine starts Node slowly). */
 const WAIT_MS = 30_000
 
-/** A loopback port nothing listens on (bound once, then closed). */
-async function closedPort(): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((listening) => server.listen(0, '127.0.0.1', listening))
-  const { port } = server.address() as AddressInfo
-  await new Promise<void>((closed) => server.close(() => closed()))
-  return port
-}
-
-/** Whether a TCP connection to 127.0.0.1:`port` is refused. */
-function refused(port: number): Promise<boolean> {
-  return new Promise((answer) => {
-    const socket = connect(port, '127.0.0.1')
-    socket.once('connect', () => {
-      socket.destroy()
-      answer(false)
-    })
-    socket.once('error', (error: NodeJS.ErrnoException) => answer(error.code === 'ECONNREFUSED'))
-  })
-}
 
 const dir = await tempDir(t, 'no-api-server')
 const [apiPort, webhookPort, metricsPort] = [await closedPort(), await closedPort(), await closedPort()]
