@@ -51,8 +51,9 @@ function typedReference(value: unknown): TypedReference | null {
 }
 
 /**
- * What the missed-restore guard reads of a PVC: uid, labels, annotations, `dataSourceRef` (else
- * `dataSource`), and `createdAt` as epoch ms (null when the timestamp is missing or unparsable).
+ * What the missed-restore guard and the backup generator read of a PVC: uid, labels, annotations,
+ * `dataSourceRef` (else `dataSource`), `createdAt` as epoch ms (null when the timestamp is missing or
+ * unparsable), and `status.phase` (null when absent).
  */
 export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
   const metadata = asObject(o.metadata)
@@ -66,16 +67,18 @@ export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
     annotations: stringMap(metadata?.annotations),
     dataSourceRef: typedReference(spec?.dataSourceRef) ?? typedReference(spec?.dataSource),
     createdAt: createdAt === null || Number.isNaN(createdAt) ? null : createdAt,
+    phase: str(asObject(o.status)?.phase) ?? null,
   }
 }
 
 /**
- * What the missed-restore guard reads of a ReplicationSource: its `sourcePVC`, whether `spec.paused` is
- * exactly true, and its annotations.
+ * What the missed-restore guard and the backup generator read of a ReplicationSource: its `sourcePVC`,
+ * whether `spec.paused` is exactly true, its annotations and labels.
  */
 export function replicationSourceInfo(o: Obj, namespace: string, name: string): ReplicationSourceInfo {
   const spec = asObject(o.spec)
-  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(asObject(o.metadata)?.annotations) }
+  const metadata = asObject(o.metadata)
+  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(metadata?.annotations), labels: stringMap(metadata?.labels) }
 }
 
 /** What admission reads of a Namespace: its labels (Pod Security levels). */

@@ -33,6 +33,11 @@ export interface PvcInfo {
   readonly dataSourceRef: TypedReference | null
   /** metadata.creationTimestamp, ms since epoch; null when absent. */
   readonly createdAt: number | null
+  /**
+   * status.phase (`Pending`, `Bound`, `Lost`); null or absent when not known. The backup generator
+   * waits for `Bound` before backing up a PVC that is still being restored (its dataSourceRef).
+   */
+  readonly phase?: string | null
 }
 
 export interface ReplicationSourceInfo {
@@ -42,6 +47,8 @@ export interface ReplicationSourceInfo {
   readonly paused: boolean
   /** metadata.annotations (the missed-restore guard reads its own marks back from the cluster). */
   readonly annotations?: Readonly<Record<string, string>>
+  /** metadata.labels (the backup generator writes only ReplicationSources labelled as managed by it). */
+  readonly labels?: Readonly<Record<string, string>>
 }
 
 /** How fresh one watched resource is, for /status and metrics (the API-server source fills it). */
