@@ -94,6 +94,14 @@ t.test('the chain: timeoutSeconds, failurePolicy, the caBundle, denials, selecto
   configure(hook('fail.stub', 'Fail'))
   const allowed = await fake.createAs('flux', 'secrets', 'apps', secret('s5'))
   t.same(allowed.warnings, ['looked at it'], 'warnings are relayed')
+  // Over HTTP: a PATCH is admitted as an UPDATE of the patched object; warnings come back as headers.
+  configure(hook('fail.stub', 'Fail', { rules: [{ apiGroups: [''], apiVersions: ['v1'], resources: ['secrets'], operations: ['UPDATE'] }] }))
+  const patched = await fetch(`${fake.url}/api/v1/namespaces/apps/secrets/s5`, { method: 'PATCH', headers: { 'content-type': 'application/merge-patch+json' }, body: JSON.stringify({ metadata: { labels: { rotated: 'yes' } } }) })
+  t.equal(patched.status, 200)
+  t.equal(patched.headers.get('warning'), '299 - "looked at it"')
+  t.match(fake.admissionCalls.at(-1), { webhook: 'fail.stub', operation: 'UPDATE', name: 's5', outcome: 'allowed' })
+  t.equal(field(fake.get('secrets', 'apps', 's5')!, 'metadata.labels.rotated'), 'yes')
+  configure(hook('fail.stub', 'Fail'))
   answer = 'deny'
   t.match(await rejection(fake.createAs('flux', 'secrets', 'apps', secret('s6'))), { code: 400, message: 'admission webhook "fail.stub" denied the request: no, because' }, 'a denial without a code is a 400 with the webhook\'s message')
 
