@@ -269,6 +269,37 @@ const Prewarm = Type.Object({
 
 const Guard = Type.Object({ pauseSource: Type.Boolean({ default: false }) }, strict)
 
+/**
+ * The backup side (design section 5, "Backup generation"): the leader keeps a ReplicationSource per
+ * participating PVC (controllers/backup-plan.ts). Off by default.
+ */
+const Backup = Type.Object({
+  enabled: Type.Boolean({ default: false }),
+  /**
+   * The ReplicationSource's name, hence the Kopia username its backups are written under: keep it
+   * equal to pvc.backupName so that the catalog and pre-warm find what it writes.
+   */
+  sourceName: Type.String({
+    minLength: 1,
+    default: '{{pvc}}',
+    pattern: '^(?:[^{}]|\\{\\{pvc\\}\\}|\\{\\{namespace\\}\\}|\\{\\{\\s*label\\s+"[^"]+"\\s*\\}\\})+$',
+    description: 'a name template using only {{pvc}}, {{namespace}} and {{label "KEY"}}',
+  }),
+  /**
+   * The PVC label whose value picks the schedule (`backup: hourly`). Default: the key of pvc.selector's
+   * first matchExpressions entry, else of its first matchLabels entry (`backup` with the default selector).
+   */
+  scheduleLabel: Type.Optional(Type.String({ minLength: 1 })),
+  /**
+   * Label value -> cron for spec.trigger.schedule; `H` is a value hashed from namespace/PVC over the
+   * field's range and `H(a-b)` over a..b (Jenkins' notation, volsync/schedule.ts). A PVC's annotation
+   * volsync-autorestore.io/schedule overrides it with a literal cron.
+   */
+  schedules: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { default: { hourly: 'H * * * *', daily: 'H H(0-5) * * *', weekly: 'H H(0-5) * * H' } }),
+  /** Fields merged into every generated ReplicationSource spec ({{pvc}} and {{namespace}} rendered), e.g. the kopia: or restic: block. */
+  template: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+}, strict)
+
 /** One key per validation rule (design section 5): warn (default) or deny. */
 const Validation = Type.Object({
   kopiaSecretKeys: WarnOrDeny,
@@ -295,6 +326,7 @@ export const Config = Type.Object({
   catalog: withDefault(Catalog, {}),
   prewarm: withDefault(Prewarm, {}),
   guard: withDefault(Guard, {}),
+  backup: withDefault(Backup, {}),
   validation: withDefault(Validation, {}),
   log: withDefault(Type.Object({
     level: Type.Union([Type.Literal('fatal'), Type.Literal('error'), Type.Literal('warn'), Type.Literal('info'), Type.Literal('debug'), Type.Literal('trace'), Type.Literal('silent')], { default: 'info' }),
