@@ -78,7 +78,44 @@ export function pvcInfo(o: Obj, namespace: string, name: string): PvcInfo {
 export function replicationSourceInfo(o: Obj, namespace: string, name: string): ReplicationSourceInfo {
   const spec = asObject(o.spec)
   const metadata = asObject(o.metadata)
-  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, annotations: stringMap(metadata?.annotations), labels: stringMap(metadata?.labels) }
+  return { namespace, name, sourcePVC: str(spec?.sourcePVC) ?? null, paused: spec?.paused === true, ...replicationSourceHealth(o), annotations: stringMap(metadata?.annotations), labels: stringMap(metadata?.labels) }
+}
+
+/** An RFC 3339 time as epoch ms; null when absent or unparsable. */
+function timeMs(value: unknown): number | null {
+  const text = str(value)
+  if (text === undefined) return null
+  const ms = Date.parse(text)
+  return Number.isNaN(ms) ? null : ms
+}
+
+const GO_DURATION_UNITS: Readonly<Record<string, number>> = { h: 3600, m: 60, s: 1, ms: 1e-3, us: 1e-6, 'µs': 1e-6, 'μs': 1e-6, ns: 1e-9 }
+
+/** A Go time.Duration string (metav1.Duration: "1h2m3.5s", "850ms", "0s") in seconds; null when it is not one. */
+export function goDurationSeconds(value: unknown): number | null {
+  const text = str(value)
+  if (text === undefined || !/^-?(?:\d+(?:\.\d+)?(?:h|m|s|ms|us|µs|μs|ns))+$/.test(text)) return null
+  let seconds = 0
+  for (const [, amount, unit] of text.matchAll(/(\d+(?:\.\d+)?)(h|ms|m|s|us|µs|μs|ns)/g)) seconds += Number(amount) * (GO_DURATION_UNITS[unit!] ?? 0)
+  return text.startsWith('-') ? -seconds : seconds
+}
+
+/**
+ * What backup health (volsync/backup-health.ts) reads of a ReplicationSource: its creation time,
+ * `spec.trigger.schedule` and the status of its last sync (`lastSyncTime`, `lastSyncDuration`,
+ * `nextSyncTime`, `latestMoverStatus.result`; never the mover's logs).
+ */
+export function replicationSourceHealth(o: Obj): Pick<ReplicationSourceInfo, 'createdAt' | 'schedule' | 'lastSyncTime' | 'lastSyncDurationSeconds' | 'nextSyncTime' | 'lastResult'> {
+  const spec = asObject(o.spec)
+  const status = asObject(o.status)
+  return {
+    createdAt: timeMs(asObject(o.metadata)?.creationTimestamp),
+    schedule: str(asObject(spec?.trigger)?.schedule) ?? null,
+    lastSyncTime: timeMs(status?.lastSyncTime),
+    lastSyncDurationSeconds: goDurationSeconds(status?.lastSyncDuration),
+    nextSyncTime: timeMs(status?.nextSyncTime),
+    lastResult: str(asObject(status?.latestMoverStatus)?.result) ?? null,
+  }
 }
 
 /** What admission reads of a Namespace: its labels (Pod Security levels). */

@@ -47,6 +47,21 @@ export interface ReplicationSourceInfo {
   readonly paused: boolean
   /** metadata.annotations (the missed-restore guard reads its own marks back from the cluster). */
   readonly annotations?: Readonly<Record<string, string>>
+  /** metadata.creationTimestamp, ms since epoch (a never-successful RS is overdue counted from it); null when absent. */
+  readonly createdAt?: number | null
+  /** spec.trigger.schedule (a cron line); null for a manual or continuous RS. */
+  readonly schedule?: string | null
+  /**
+   * status.lastSyncTime, ms since epoch: VolSync sets it only when a sync completes successfully, so it
+   * is the last successful backup; null before the first.
+   */
+  readonly lastSyncTime?: number | null
+  /** status.lastSyncDuration (a Go duration such as "1m30.5s") in seconds; null when absent or unparsable. */
+  readonly lastSyncDurationSeconds?: number | null
+  /** status.nextSyncTime, ms since epoch; null when not scheduled. */
+  readonly nextSyncTime?: number | null
+  /** status.latestMoverStatus.result (`Successful` or `Failed`); null before a mover finished. The logs are not kept. */
+  readonly lastResult?: string | null
   /** metadata.labels (the backup generator writes only ReplicationSources labelled as managed by it). */
   readonly labels?: Readonly<Record<string, string>>
 }
