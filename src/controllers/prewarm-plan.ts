@@ -12,6 +12,7 @@ import { objectKey } from '../state/cluster-state.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { destinationIdentityFields } from '../volsync/names.ts'
 import { gibibytes, quantityBytes } from './quantity.ts'
+import { mergeSpec, renderTemplate } from './spec-template.ts'
 
 export const MANAGED_BY_LABEL = 'app.kubernetes.io/managed-by'
 export const MANAGED_BY = 'volsync-autorestore'
@@ -37,24 +38,6 @@ type Json = JsonObject
 export type PrewarmAction =
   | { readonly type: 'create'; readonly namespace: string; readonly name: string; readonly pvc: string; readonly body: Json }
   | { readonly type: 'trigger'; readonly namespace: string; readonly name: string; readonly pvc: string; readonly manual: string }
-
-/** Template values may name the PVC: "{{pvc}}-volsync-secret". */
-function renderTemplate(value: unknown, vars: { pvc: string; namespace: string }): unknown {
-  if (typeof value === 'string') return renderName(value, vars)
-  if (Array.isArray(value)) return value.map((v) => renderTemplate(v, vars))
-  if (isObject(value)) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, renderTemplate(v, vars)]))
-  return value
-}
-
-/** `over` wins; objects merge key by key. */
-function merge(base: Json, over: Json): Json {
-  const out: Json = { ...base }
-  for (const [key, value] of Object.entries(over)) {
-    const current = out[key]
-    out[key] = isObject(current) && isObject(value) ? merge(current, value) : value
-  }
-  return out
-}
 
 /** The mover block: the backup's kind, or for a declared (static) backup whichever block the template has. */
 function moverOf(entry: CatalogEntry, template: Json): 'kopia' | 'restic' {
@@ -98,7 +81,7 @@ export function prewarmBody(snapshot: Snapshot, entry: CatalogEntry, name: strin
       labels: { [MANAGED_BY_LABEL]: MANAGED_BY, [PREWARM_LABEL]: 'true' },
       annotations: { 'volsync-autorestore.io/backup': `${entry.kind} backup in source ${entry.source}: ${entry.snapshots ?? '?'} snapshot(s), newest ${entry.newest ?? 'unknown'}` },
     },
-    spec: merge(template, generated),
+    spec: mergeSpec(template, generated),
   }
 }
 
