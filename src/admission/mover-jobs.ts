@@ -2,6 +2,7 @@
 // VolSync re-sends every mover Job on each reconcile with containers and volumes rebuilt, so this
 // rule treats UPDATE exactly like CREATE, only ever appends, and returns no patch for a Job that
 // already has everything: the same Job always gets the same patch (volsync-reference.md 2.4).
+import { isDeepStrictEqual } from 'node:util'
 import type { Config } from '../config/schema.ts'
 import { annotate } from './annotations.ts'
 import { skip, type AdmissionInput, type AdmissionRule, type Decision } from './decision.ts'
@@ -46,13 +47,6 @@ function addJitter(podSpec: JsonObject, input: AdmissionInput, mover: MoverJob, 
   if (!initContainers) return { malformed: 'spec.template.spec.initContainers is not a list' }
   if (findJitter(initContainers)) return { note: 'jitter present' }
 
-  // VolSync keeps initContainers from the live Job; if they went missing anyway, restore the stored
-  // one rather than computing anew, so a Job never gets a second, different delay.
-  const stored = input.operation === 'UPDATE' ? findJitter(asArray(podSpecOf(input.oldObject)?.initContainers)) : undefined
-  if (stored) {
-    podSpec.initContainers = [...initContainers, structuredClone(stored)]
-    return { added: 'jitter copied from the stored Job' }
-  }
   const metadata = asObject(input.object?.metadata)
   const namespace = input.namespace || (asString(metadata?.namespace) ?? '')
   // Cron-spawned maintenance Jobs are named after their scheduled minute, so their name changes
@@ -60,8 +54,21 @@ function addJitter(podSpec: JsonObject, input: AdmissionInput, mover: MoverJob, 
   const maintenanceName = mover.kind === 'maintenance' ? stringMap(input.object ?? undefined, 'labels')[MAINTENANCE_NAME_LABEL] : undefined
   const name = maintenanceName ?? (input.name || (asString(metadata?.name) ?? asString(metadata?.generateName) ?? ''))
   const seconds = jitterSeconds(namespace, name, jitter.maxSeconds)
-  podSpec.initContainers = [...initContainers, jitterContainer(jitter.image, seconds)]
-  return { added: `jitter 0-${jitter.maxSeconds}s (sleep ${seconds})` }
+  const computed = jitterContainer(jitter.image, seconds)
+  const added = `jitter 0-${jitter.maxSeconds}s (sleep ${seconds})`
+  // VolSync keeps initContainers from the live Job; if they went missing anyway, restore the stored
+  // one rather than computing anew, so a Job never gets a second, different delay. When the stored
+  // one is what would be computed now, the reason says the same as on CREATE: a different text
+  // would rewrite the Job's reason annotation on its first reconcile.
+  const stored = input.operation === 'UPDATE' ? findJitter(asArray(podSpecOf(input.oldObject)?.initContainers)) : undefined
+  if (stored) {
+    podSpec.initContainers = [...initContainers, structuredClone(stored)]
+    // Image and command only: the API server fills defaults into stored containers.
+    const same = stored.image === computed.image && isDeepStrictEqual(stored.command, computed.command)
+    return { added: same ? added : 'jitter copied from the stored Job' }
+  }
+  podSpec.initContainers = [...initContainers, computed]
+  return { added }
 }
 
 /**

@@ -353,6 +353,18 @@ t.test('jitter appended after other initContainers', async (t) => {
   t.equal(at(op, 'value', 'name'), 'jitter')
 })
 
+t.test('UPDATE that restores the jitter CREATE computed gives the same reason: the reason annotation does not change on reconcile', async (t) => {
+  const job = yamlJob('job-kopia-src.yaml')
+  const create = decideMoverJob(nfs, input(job), 0)
+  // The API server fills defaults into the stored container; the reason must not depend on them.
+  const stored = admitted(input(job), create)
+  const storedJitter = list(podSpec(stored).initContainers)[0] as JsonObject
+  Object.assign(storedJitter, { terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' })
+  const update = decideMoverJob(nfs, input(structuredClone(job), 'UPDATE', stored), 0)
+  t.same(update.reasons, create.reasons, 'the same reason text as CREATE')
+  t.match(update.reasons[0], /^added jitter 0-300s \(sleep \d+\)/)
+})
+
 t.test('UPDATE copies the jitter from oldObject instead of re-computing', async (t) => {
   const stored = structuredClone(yamlJob('job-kopia-src.yaml'))
   const oldJitter = { ...expectedJitter(17), terminationMessagePath: '/dev/termination-log', terminationMessagePolicy: 'File' }

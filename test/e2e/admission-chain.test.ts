@@ -244,8 +244,8 @@ t.test('with the chart\'s webhook configurations and RBAC (failurePolicy Ignore,
     const updated = await fake.updateAs('system:serviceaccount:volsync-system:volsync', 'jobs', 'media', 'volsync-src-jellyfin', update as JsonObject)
     t.match(fake.admissionCalls.at(-1), { webhook: 'mover-jobs.volsync-autorestore.io', operation: 'UPDATE', outcome: 'patched' }, 'the UPDATE was patched back')
     t.same(field(updated.object, 'spec'), field(created.object, 'spec'), 'the same spec as the oldObject: nothing for VolSync to delete and recreate')
-    // The first UPDATE rewrites the reason annotation ("jitter copied from the stored Job"); from then
-    // on a reconcile changes nothing at all: the store writes nothing, no watch event, no new round.
+    t.equal(field(updated.object, 'metadata.resourceVersion'), field(created.object, 'metadata.resourceVersion'), 'the first reconcile UPDATE writes nothing either (the same reason annotation)')
+    // And the next one: the store writes nothing, no watch event, no new round.
     const again = await fake.updateAs('system:serviceaccount:volsync-system:volsync', 'jobs', 'media', 'volsync-src-jellyfin', { ...asVolSyncRendersIt, metadata: field(updated.object, 'metadata') } as JsonObject)
     t.equal(field(again.object, 'metadata.resourceVersion'), field(updated.object, 'metadata.resourceVersion'), 'the next reconcile UPDATE writes nothing (it converges)')
     t.same(again.object, updated.object)
