@@ -173,6 +173,12 @@ export interface CannonOptions {
   readonly connections: number
   readonly pipelining: number
   readonly durationSec: number
+  /**
+   * Each connection is closed and reopened after this many requests (autocannon's reconnectRate), as
+   * the API server reconnects when the webhook says `Connection: close` (maxRequestsPerSocket):
+   * autocannon itself ignores that header and gets 503s. Default: never.
+   */
+  readonly reconnectEvery?: number
 }
 
 export interface CannonRun {
@@ -209,6 +215,7 @@ export function runCannon(options: CannonOptions): Promise<CannonRun> {
       pipelining: options.pipelining,
       duration: options.durationSec,
       timeout: 10,
+      ...(options.reconnectEvery !== undefined ? { reconnectRate: options.reconnectEvery } : {}),
     }, (error: unknown, result: autocannon.Result) => (error ? reject(error instanceof Error ? error : new Error(String(error))) : resolve(result)))
     instance.on('response', (_client, statusCode, _bytes, responseTime) => {
       if (statusCode >= 200 && statusCode < 300) latencies.push(responseTime)

@@ -2,10 +2,14 @@
 // an event loop with autocannon:
 //   node bench/server-child.ts ours <certFile> <keyFile>
 //   node bench/server-child.ts noop <certFile> <keyFile> <responseFile> <contentType>
+//   node bench/server-child.ts reference <certFile> <keyFile>
 //   node bench/server-child.ts config <configFile>
 // "ours" is the real server started through startRuntime. "noop" is a bare Fastify TLS server with
 // the same certificate, keep-alive timeout, body limit and string body parsing that answers every
-// POST /mutate with precomputed bytes (the answer ours gave for the same review). "config" is the
+// POST /mutate with precomputed bytes (the answer ours gave for the same review). "reference" is the
+// same bare Fastify server doing the least a real webhook must: JSON.parse of the review and a
+// minimal answer (its uid, allowed) serialized by Fastify - the baseline the issue's goal is set
+// against (ours must reach 0.85x its req/s). "config" is the
 // real server on a whole config file (bench/secret-flood.ts writes one), logging to stdout as
 // `serve` does (the parent points stdout where it wants the lines); ready once every catalog
 // source has polled successfully.
@@ -52,9 +56,35 @@ async function startNoop(certFile: string, keyFile: string, responseFile: string
   return { url: `https://127.0.0.1:${address.port}`, close: () => app.close() }
 }
 
+/** A review as far as the reference reads it. */
+interface MinimalReview {
+  readonly request?: { readonly uid?: unknown }
+}
+
+async function startReference(certFile: string, keyFile: string): Promise<{ url: string; close(): Promise<void> }> {
+  const app = fastify({
+    logger: false,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: BODY_LIMIT,
+    keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
+    https: { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), minVersion: 'TLSv1.2' },
+  })
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+  app.post('/mutate', async (request, reply) => {
+    const review = JSON.parse(typeof request.body === 'string' ? request.body : '') as MinimalReview
+    const uid = typeof review.request?.uid === 'string' ? review.request.uid : ''
+    return reply.send({ apiVersion: 'admission.k8s.io/v1', kind: 'AdmissionReview', response: { uid, allowed: true } })
+  })
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const address = app.server.address() as AddressInfo
+  return { url: `https://127.0.0.1:${address.port}`, close: () => app.close() }
+}
+
 async function startOurs(certFile: string, keyFile: string): Promise<{ url: string; detail: string; close(): Promise<void> }> {
   const config = benchConfig({ certFile, keyFile })
-  const log = createLogger(config.log.level, process.stderr)
+  // No destination: pino writes to stdout, exactly as `serve` does (the parent points it at a file).
+  const log = createLogger(config.log.level)
   const runtime = await startRuntime({ config, log })
   // Wait until the first catalog poll has landed, as a real readiness probe would.
   for (let i = 0; i < 200 && runtime.store.current.catalog.sources.length === 0; i++) await new Promise((r) => setTimeout(r, 10))
@@ -102,7 +132,10 @@ async function start(mode: string | undefined, args: readonly string[]): Promise
   if (mode === 'noop' && first && second && third && fourth) {
     return { ...(await startNoop(first, second, third, fourth)), detail: 'bare fastify, logger off, precomputed answer' }
   }
-  throw new Error('usage: server-child.ts ours CERT KEY | noop CERT KEY RESPONSE_FILE CONTENT_TYPE | config CONFIG_FILE')
+  if (mode === 'reference' && first && second) {
+    return { ...(await startReference(first, second)), detail: 'bare fastify, logger off, JSON.parse of the review, minimal answer' }
+  }
+  throw new Error('usage: server-child.ts ours CERT KEY | noop CERT KEY RESPONSE_FILE CONTENT_TYPE | reference CERT KEY | config CONFIG_FILE')
 }
 
 async function main(): Promise<void> {
