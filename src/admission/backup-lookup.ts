@@ -71,7 +71,10 @@ export function lookupBackup(catalog: CatalogState, namespace: string, backupNam
   if (best) return best.filedAs === undefined ? { state: 'backup', entry: best.entry } : { state: 'backup', entry: best.entry, filedAs: best.filedAs }
   if (catalog.sources.length === 0) return { state: 'unknown', reason: 'no catalog source is configured' }
   if (stale.length > 0) return { state: 'unknown', reason: `catalog source ${stale.join(', ')} is not current` }
-  if (unreadable) return { state: 'unknown', reason: `a ${unreadable.kind} repository exists in source ${unreadable.source} but its snapshots could not be read` }
+  if (unreadable) {
+    const why = unreadable.exact === false ? 'has not been read yet (repositories are read after they are listed, a few at a time, after a start)' : 'could not be read'
+    return { state: 'unknown', reason: `a ${unreadable.kind} repository exists in source ${unreadable.source} but its snapshots ${why}` }
+  }
   return { state: 'none' }
 }
 

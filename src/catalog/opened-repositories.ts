@@ -19,6 +19,12 @@ export class OpenedRepositories<T> {
     return value
   }
 
+  /** Whether `key` is open with this password, so `get` would cost no open (and no key derivation). */
+  isOpen(key: string, password: string): boolean {
+    return this.#opened.get(key)?.password === password
+  }
+
+  /** Drops `key`: its next `get` opens it again. */
   forget(key: string): void {
     this.#opened.delete(key)
   }

@@ -2,11 +2,12 @@
 // after every attempt. A failed poll keeps that source's last known entries (their age is
 // visible through lastSuccess) and retries with jittered exponential backoff. A new config
 // replaces the source list without forgetting: an unchanged source keeps its state and its
-// schedule, a changed one keeps its last known entries until its next poll answers.
+// schedule, a changed one keeps its last known entries until its next poll answers. A source may
+// publish between polls through the Refinement its poll is given (exact figures read after a listing).
 import { isDeepStrictEqual } from 'node:util'
 import { errorMessage } from '../errors.ts'
 import type { Log } from '../log.ts'
-import { buildCatalogState, type CatalogState, type SourceState } from '../state/catalog-state.ts'
+import { buildCatalogState, type CatalogState, type SourcePoll, type SourceState } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
 import { untilAborted } from '../loop.ts'
 
@@ -25,6 +26,12 @@ export interface PollerOptions {
   readonly random?: () => number
   readonly log: Pick<Log, 'info' | 'warn'>
   readonly observer?: PollObserver
+  /**
+   * Give each poll a Refinement (see CatalogSource.poll), so a source can answer from its listing and
+   * publish exact figures later (the server). Default true; false for one-shot commands, whose polls
+   * then read everything before answering.
+   */
+  readonly refine?: boolean
 }
 
 /**
@@ -36,6 +43,15 @@ export interface PollerOptions {
 export function pollDelayMs(failures: number, intervalMs: number, maxBackoffMs: number, random: number): number {
   const base = failures === 0 ? intervalMs : Math.min(maxBackoffMs, Math.min(intervalMs, 5000) * 2 ** Math.min(failures - 1, 30))
   return Math.round(base * (0.8 + 0.4 * random))
+}
+
+/** A poll's results, each keeping the previous state's identity when deep-equal, so the catalog is not rebuilt for them. */
+function keepUnchanged(previous: SourceState, found: SourcePoll): Pick<SourceState, 'entries' | 'diagnostics' | 'repositories'> {
+  return {
+    entries: isDeepStrictEqual(found.entries, previous.entries) ? previous.entries : Object.freeze([...found.entries]),
+    diagnostics: isDeepStrictEqual(found.diagnostics ?? [], previous.diagnostics) ? previous.diagnostics : Object.freeze([...(found.diagnostics ?? [])]),
+    repositories: isDeepStrictEqual(found.repositories ?? [], previous.repositories) ? previous.repositories : Object.freeze([...(found.repositories ?? [])]),
+  }
 }
 
 function initialState(source: CatalogSource): SourceState {
@@ -194,13 +210,10 @@ export class CatalogPoller {
     let next: SourceState
     let ok: boolean
     try {
-      const found = await Promise.race([source.poll(attempt.signal), timeout])
+      const refinement = (this.#options.refine ?? true) ? { signal: stopping, publish: (later: SourcePoll) => this.#refined(slot, later) } : undefined
+      const found = await Promise.race([source.poll(attempt.signal, refinement), timeout])
       const at = now()
-      // Unchanged results keep their identity, so the catalog below is not rebuilt for them.
-      const entries = isDeepStrictEqual(found.entries, previous.entries) ? previous.entries : Object.freeze([...found.entries])
-      const diagnostics = isDeepStrictEqual(found.diagnostics ?? [], previous.diagnostics) ? previous.diagnostics : Object.freeze([...(found.diagnostics ?? [])])
-      const repositories = isDeepStrictEqual(found.repositories ?? [], previous.repositories) ? previous.repositories : Object.freeze([...(found.repositories ?? [])])
-      next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, entries, diagnostics, repositories }
+      next = { ...previous, lastSuccess: at, lastAttempt: at, error: null, ...keepUnchanged(previous, found) }
       slot.failures = 0
       ok = true
     } catch (err) {
@@ -217,6 +230,16 @@ export class CatalogPoller {
     if (!this.#live(slot)) return
     slot.state = Object.freeze(next)
     this.#options.observer?.polled(slot.state, (performance.now() - started) / 1000, ok)
+    this.#publish(this.#catalog())
+  }
+
+  /** A source's refinement after its poll answered: its results replaced, its times and schedule kept. */
+  #refined(slot: Slot, found: SourcePoll): void {
+    if (!this.#live(slot) || slot.state.lastSuccess === null) return
+    const results = keepUnchanged(slot.state, found)
+    const state = slot.state
+    if (results.entries === state.entries && results.diagnostics === state.diagnostics && results.repositories === state.repositories) return
+    slot.state = Object.freeze({ ...state, ...results })
     this.#publish(this.#catalog())
   }
 

@@ -37,7 +37,7 @@ export function resticSnapshotOwner(identity: ResticSourceConfig['identity']): (
 /**
  * The catalog source of one shared restic repository: each poll reads `passwordFile` (SecretFileError when
  * unreadable or empty), opens the repository once per password (keys derived through the shared
- * `resticKeys` cache), lists its snapshots and gives one entry per PVC that `identity` maps snapshots to.
+ * `resticKeys` cache, within its bound on derivations at once), lists its snapshots and gives one entry per PVC that `identity` maps snapshots to.
  * Throws (ResticError, storage errors) when it cannot be read; the poller keeps the last entries.
  */
 export function resticSource(config: ResticSourceConfig, context: { readonly resticKeys: ResticKeyCache }): CatalogSource {
@@ -50,7 +50,7 @@ export function resticSource(config: ResticSourceConfig, context: { readonly res
     type: 'restic',
     async poll(signal) {
       const password = await readSecretFile(config.passwordFile, 'passwordFile')
-      const repository = await opened.get('', password, () => ResticRepository.open(store, password, { signal, keyCache: context.resticKeys }))
+      const repository = await opened.get('', password, () => context.resticKeys.derive(() => ResticRepository.open(store, password, { signal, keyCache: context.resticKeys }), signal))
       const entries = groupByPvc(await repository.listSnapshots(signal), ownerOf)
         .map(({ namespace, pvc, items }) => catalogEntry(config.name, namespace, pvc, 'restic', summarizeResticSnapshots(items)))
       return { entries }

@@ -1,6 +1,9 @@
 // Per-PVC repositories at <prefix><namespace>/<pvc>/ (VolSync's one-repository-per-PVC layout),
 // restic or Kopia, on S3 or in a directory. A repository is a backup only when it holds a
 // snapshot: VolSync's restore of an initialized, empty repository "succeeds" with an empty volume.
+// Opening a repository costs a key derivation (scrypt, ~0.2-0.5 s), so in the server a poll answers
+// from the listing first (a snapshot file proves a restic backup) and reads what it has not opened
+// yet in the background, a few derivations at a time, publishing exact figures as they come.
 import { forEachLimit } from '../async/for-each-limit.ts'
 import type { S3PrefixSourceConfig } from '../config/schema.ts'
 import { readSecretFile } from '../config/secret-file.ts'
@@ -12,7 +15,7 @@ import { ResticRepository } from '../restic/repository.ts'
 import type { CatalogDiagnostic, CatalogEntry, OpenedRepository, SourcePoll } from '../state/catalog-state.ts'
 import { type BlobInfo, type BlobStore, listAll } from '../storage/blob-store.ts'
 import { catalogEntry, type SnapshotSummary } from './catalog-entry.ts'
-import type { CatalogSource } from './source.ts'
+import type { CatalogSource, Refinement } from './source.ts'
 import { storeFor } from './source-store.ts'
 import { summarizeKopiaSources } from './kopia-summary.ts'
 import { openKopia, type OpenedKopia } from './opened-kopia.ts'
@@ -27,9 +30,42 @@ interface Found {
   repository?: OpenedRepository
 }
 
-export interface S3PrefixContext {
-  readonly resticKeys: ResticKeyCache
+/** A repository the listing found but that is not read yet, and how to read it (once, in the background). */
+interface Unread {
+  readonly key: string
+  readonly kind: 'restic' | 'kopia'
+  readonly password: string
+  /** What the listing showed of it (restic: its snapshot files; Kopia: its format blob), to tell when to read again. */
+  readonly signature: string
+  readonly read: (signal: AbortSignal) => Promise<Found>
 }
+
+/** What one repository's examination gives: the answer now, and the read still owed (deferred mode only). */
+interface Examined {
+  readonly found: Found
+  readonly unread?: Unread
+}
+
+/** The last poll's answer, kept so background reads can replace a repository's part of it. */
+interface Published {
+  readonly passwords: { readonly restic?: string; readonly kopia?: string }
+  readonly listingDiagnostics: readonly CatalogDiagnostic[]
+  readonly found: Map<string, Found>
+}
+
+export interface S3PrefixContext {
+  /** Derived restic keys, and the bound on derivations at once (ResticKeyCache.derive) for both kinds. */
+  readonly resticKeys: ResticKeyCache
+  /**
+   * Decide restic repositories from their listing alone, never decrypting them (one-shot `review`: a
+   * snapshot file proves the backup; times are upload times). Kopia repositories are still opened, since
+   * their listing proves nothing. Entries read this way carry `exact: false`.
+   */
+  readonly resticFromListing?: boolean
+}
+
+/** A background read's results are published at most this often while more are coming. */
+const REFINED_PUBLISH_MS = 1000
 
 /** The bucket and key prefix of a location, for diagnostics a Secret's KOPIA_REPOSITORY can be matched against. */
 function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: string; prefix: string } | undefined {
@@ -46,14 +82,28 @@ function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: str
  * the Kopia password. An unreadable repository is an entry plus a `repository-unreadable` diagnostic; a
  * Kopia format blob beside a PVC folder is a `kopia-prefix-without-slash` diagnostic. A storage outage
  * throws, failing the whole poll.
+ *
+ * Given a Refinement (the server's poller), a poll reads inline only repositories already open with the
+ * current password (no key derivation); the others are answered from the listing with `exact: false`
+ * (restic: counted snapshot files and upload time; Kopia: `snapshots: null`, unknown) and opened in the
+ * background, `concurrency` at a time and at most `resticKeys`' bound deriving keys, each result published
+ * through `refinement.publish` (at most once a second while more are coming, and when the last one is in).
+ * Without one, every repository is read before the poll answers (`catalog`, tests).
  */
 export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixContext): CatalogSource {
   const store = storeFor(config, true)
   // Opened repositories survive across polls: their snapshot files are read once.
   const openedRestic = new OpenedRepositories<ResticRepository>()
   const openedKopia = new OpenedRepositories<OpenedKopia>()
+  // The last background read of each repository, success or failure, with the password and listing it
+  // was made for: a repository that fails to open is not retried (nor its diagnostic dropped) until
+  // either changes, and a read finished during a poll is not lost to that poll's listing-only answer.
+  const readInBackground = new Map<string, { readonly password: string; readonly signature: string; readonly found: Found }>()
+  const queued = new Set<string>()
+  let published: Published | undefined
 
   const entry = (namespace: string, pvc: string, kind: 'restic' | 'kopia', summary: SnapshotSummary): CatalogEntry => catalogEntry(config.name, namespace, pvc, kind, summary)
+  const pendingEntry = (namespace: string, pvc: string, kind: 'restic' | 'kopia', summary: SnapshotSummary): CatalogEntry => ({ ...entry(namespace, pvc, kind, summary), exact: false })
 
   const unreadable = (namespace: string, pvc: string, repo: BlobStore, message: string): CatalogDiagnostic => {
     const s3 = s3Where(config, `${namespace}/${pvc}/`)
@@ -64,7 +114,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
   async function readRestic(namespace: string, pvc: string, repo: BlobStore, listed: readonly BlobInfo[], password: string, signal: AbortSignal): Promise<Found> {
     const key = `${namespace}/${pvc}`
     try {
-      const repository = await openedRestic.get(key, password, () => ResticRepository.open(repo, password, { signal, keyCache: context.resticKeys }))
+      const repository = await openedRestic.get(key, password, () => context.resticKeys.derive(() => ResticRepository.open(repo, password, { signal, keyCache: context.resticKeys }), signal))
       const snapshots = await repository.listSnapshots(signal)
       return { entry: entry(namespace, pvc, 'restic', summarizeResticSnapshots(snapshots)) }
     } catch (error) {
@@ -80,7 +130,7 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     const key = `${namespace}/${pvc}`
     try {
       const s3 = s3Where(config, `${namespace}/${pvc}/`)
-      const cached = await openedKopia.get(key, password, () => openKopia(repo, password, s3 ? { s3 } : { filesystem: repo.location }, signal))
+      const cached = await openedKopia.get(key, password, () => context.resticKeys.derive(() => openKopia(repo, password, s3 ? { s3 } : { filesystem: repo.location }, signal), signal))
       const summary = summarizeKopiaSources(await cached.repository.poll(signal))
       // An initialized repository without a complete snapshot restores nothing: no backup.
       return summary.snapshots === 0 ? { repository: cached.reference } : { entry: entry(namespace, pvc, 'kopia', summary), repository: cached.reference }
@@ -91,26 +141,96 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     }
   }
 
-  async function examine(namespace: string, pvc: string, passwords: { restic?: string; kopia?: string }, signal: AbortSignal): Promise<Found> {
+  /**
+   * A repository that is not open with `password`: its earlier background read when that was made for this
+   * password and listing, else the listing's answer now and the read owed (deferred), else read now.
+   */
+  async function readOrDefer(deferred: boolean, listingAnswer: Found, unread: Unread, signal: AbortSignal): Promise<Examined> {
+    const earlier = readInBackground.get(unread.key)
+    if (earlier !== undefined && earlier.password === unread.password && earlier.signature === unread.signature) return { found: earlier.found }
+    if (!deferred) return { found: await unread.read(signal) }
+    return { found: listingAnswer, unread }
+  }
+
+  async function examine(namespace: string, pvc: string, passwords: { restic?: string; kopia?: string }, deferred: boolean, signal: AbortSignal): Promise<Examined> {
+    const key = `${namespace}/${pvc}`
     const repo = store.sub(`${namespace}/${pvc}/`)
     const snapshots = (await listAll(repo, 'snapshots/', { delimiter: '/', signal })).blobs.filter((b) => isStorageId(b.key.slice('snapshots/'.length)))
     if (snapshots.length > 0) {
-      if (passwords.restic !== undefined) return readRestic(namespace, pvc, repo, snapshots, passwords.restic, signal)
-      return { entry: entry(namespace, pvc, 'restic', listingSummary(snapshots)) }
+      const password = passwords.restic
+      if (password === undefined) return { found: { entry: entry(namespace, pvc, 'restic', listingSummary(snapshots)) } }
+      // A snapshot file proves the backup: the listing alone decides, the read only adds times and sizes.
+      if (context.resticFromListing === true) return { found: { entry: pendingEntry(namespace, pvc, 'restic', listingSummary(snapshots)) } }
+      if (openedRestic.isOpen(key, password)) return { found: await readRestic(namespace, pvc, repo, snapshots, password, signal) }
+      const signature = snapshots.map((b) => b.key).sort().join(',')
+      const listed = { entry: pendingEntry(namespace, pvc, 'restic', listingSummary(snapshots)) }
+      return readOrDefer(deferred, listed, { key, kind: 'restic', password, signature, read: (s) => readRestic(namespace, pvc, repo, snapshots, password, s) }, signal)
     }
-    openedRestic.forget(`${namespace}/${pvc}`)
+    openedRestic.forget(key)
     // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
     const marker = await repo.listPage('k', { delimiter: '/', signal })
-    if (marker.blobs.some((b) => b.key === KOPIA_FORMAT_BLOB)) {
-      if (passwords.kopia !== undefined) return readKopia(namespace, pvc, repo, passwords.kopia, signal)
+    const format = marker.blobs.find((b) => b.key === KOPIA_FORMAT_BLOB)
+    if (format !== undefined) {
+      const password = passwords.kopia
       // Without kopiaPasswordFile nothing says whether it holds a snapshot: "unknown", never a backup.
-      return { entry: entry(namespace, pvc, 'kopia', { snapshots: null }) }
+      if (password === undefined) return { found: { entry: entry(namespace, pvc, 'kopia', { snapshots: null }) } }
+      if (openedKopia.isOpen(key, password)) return { found: await readKopia(namespace, pvc, repo, password, signal) }
+      // Its listing proves nothing either way: unknown until it is read.
+      const listed = { entry: pendingEntry(namespace, pvc, 'kopia', { snapshots: null }) }
+      // A password change rewrites the format blob: a repository that would not open is tried again then.
+      const signature = `${format.size}:${format.modifiedMs}`
+      return readOrDefer(deferred, listed, { key, kind: 'kopia', password, signature, read: (s) => readKopia(namespace, pvc, repo, password, s) }, signal)
     }
-    openedKopia.forget(`${namespace}/${pvc}`)
-    return {}
+    openedKopia.forget(key)
+    return { found: {} }
   }
 
-  async function poll(signal: AbortSignal): Promise<SourcePoll> {
+  const byKey = (a: { namespace?: string; pvc?: string }, b: { namespace?: string; pvc?: string }) => `${a.namespace}/${a.pvc}`.localeCompare(`${b.namespace}/${b.pvc}`)
+
+  function answer(state: Published): SourcePoll {
+    const found = [...state.found.values()]
+    return {
+      entries: found.flatMap((f) => (f.entry ? [f.entry] : [])).sort(byKey),
+      diagnostics: [...state.listingDiagnostics, ...found.flatMap((f) => (f.diagnostic ? [f.diagnostic] : []))].sort(byKey),
+      repositories: found.flatMap((f) => (f.repository ? [f.repository] : [])),
+    }
+  }
+
+  /** Reads the owed repositories in the background and publishes what they give, until `refinement.signal` aborts. */
+  function readLater(unread: readonly Unread[], refinement: Refinement): void {
+    if (unread.length === 0) return
+    for (const u of unread) queued.add(u.key)
+    let timer: NodeJS.Timeout | undefined
+    let left = unread.length
+    const flush = () => {
+      clearTimeout(timer)
+      timer = undefined
+      if (published && !refinement.signal.aborted) refinement.publish(answer(published))
+    }
+    refinement.signal.addEventListener('abort', () => clearTimeout(timer), { once: true })
+    void forEachLimit(unread, config.concurrency, async (u) => {
+      try {
+        const found = await u.read(refinement.signal)
+        readInBackground.set(u.key, { password: u.password, signature: u.signature, found })
+        // Published only while the repository is still listed and its password unchanged.
+        const current = published
+        if (current !== undefined && current.found.has(u.key) && current.passwords[u.kind] === u.password) {
+          current.found.set(u.key, found)
+          timer ??= setTimeout(flush, REFINED_PUBLISH_MS)
+        }
+      } catch {
+        // An outage or an abort: the listing's answer stands, and the next poll owes the read again.
+      } finally {
+        queued.delete(u.key)
+        if (--left === 0) flush()
+      }
+    }, refinement.signal).catch(() => {
+      // Aborted: the unstarted reads are owed to the next poller (a reload's new source).
+      for (const u of unread) queued.delete(u.key)
+    })
+  }
+
+  async function poll(signal: AbortSignal, refinement?: Refinement): Promise<SourcePoll> {
     const passwords = {
       ...(config.resticPasswordFile !== undefined ? { restic: await readSecretFile(config.resticPasswordFile, 'resticPasswordFile') } : {}),
       ...(config.kopiaPasswordFile !== undefined ? { kopia: await readSecretFile(config.kopiaPasswordFile, 'kopiaPasswordFile') } : {}),
@@ -132,16 +252,24 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
         })
       }
     }, signal)
-    const found: Found[] = new Array(pvcs.length)
+    const examined: Examined[] = new Array(pvcs.length)
     await forEachLimit(pvcs, config.concurrency, async ([namespace, pvc], i) => {
-      found[i] = await examine(namespace, pvc, passwords, signal)
+      examined[i] = await examine(namespace, pvc, passwords, refinement !== undefined, signal)
     }, signal)
-    const byKey = (a: { namespace?: string; pvc?: string }, b: { namespace?: string; pvc?: string }) => `${a.namespace}/${a.pvc}`.localeCompare(`${b.namespace}/${b.pvc}`)
-    return {
-      entries: found.flatMap((f) => (f.entry ? [f.entry] : [])).sort(byKey),
-      diagnostics: [...diagnostics, ...found.flatMap((f) => (f.diagnostic ? [f.diagnostic] : []))].sort(byKey),
-      repositories: found.flatMap((f) => (f.repository ? [f.repository] : [])),
-    }
+    const found = new Map<string, Found>()
+    const unread: Unread[] = []
+    examined.forEach((e, i) => {
+      const key = `${pvcs[i]![0]}/${pvcs[i]![1]}`
+      // A background read that finished while this poll listed is newer than its listing-only answer.
+      const done = e.unread ? readInBackground.get(key) : undefined
+      const fresh = done !== undefined && done.password === e.unread!.password && done.signature === e.unread!.signature
+      found.set(key, fresh ? done.found : e.found)
+      if (e.unread && !fresh && !queued.has(key)) unread.push(e.unread)
+    })
+    for (const key of readInBackground.keys()) if (!found.has(key)) readInBackground.delete(key)
+    published = { passwords, listingDiagnostics: diagnostics, found }
+    if (refinement) readLater(unread, refinement)
+    return answer(published)
   }
 
   return { name: config.name, type: 's3-prefix', poll }

@@ -10,6 +10,8 @@ import { staticSource } from './static-source.ts'
 /** What sources share across config reloads: derived keys, so a reload does not re-run scrypt. */
 export interface SourceContext {
   readonly resticKeys: ResticKeyCache
+  /** Per-PVC restic repositories decided from their listing, never decrypted (see S3PrefixContext). */
+  readonly resticFromListing?: boolean
 }
 
 /** A fresh context, made once per process and kept across config reloads. */

@@ -26,12 +26,22 @@ export function loadConfigOrUsage(file: string | undefined): Config {
 // file and password, so a second one-shot poll in the same process (tests) skips scrypt.
 let sharedContext: SourceContext | undefined
 
+export interface PollOnceOptions {
+  /**
+   * Decide per-PVC restic repositories from their listing, without opening them (no key derivation):
+   * enough for a decision, since a snapshot file proves the backup; their entries say `exact: false`.
+   * Default false: every repository is read (exact times and sizes) before the poll answers.
+   */
+  readonly resticFromListing?: boolean
+}
+
 /** Polls every configured source once; per-source failures are in `sources`, never thrown. */
-export async function pollCatalogOnce(config: Config, log: Log): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
+export async function pollCatalogOnce(config: Config, log: Log, options: PollOnceOptions = {}): Promise<{ catalog: CatalogState; sources: readonly SourceState[] }> {
   let catalog: CatalogState | undefined
   sharedContext ??= createSourceContext()
-  const context = sharedContext
-  const poller = new CatalogPoller(config.catalog.sources.map((source) => createSource(source, context)), (c) => { catalog = c }, { intervalMs: 60_000, log })
+  const context: SourceContext = options.resticFromListing === true ? { ...sharedContext, resticFromListing: true } : sharedContext
+  // refine: false, so that each poll reads what it means to before answering: nothing comes later.
+  const poller = new CatalogPoller(config.catalog.sources.map((source) => createSource(source, context)), (c) => { catalog = c }, { intervalMs: 60_000, log, refine: false })
   await poller.pollAll()
   poller.stop()
   const sources = poller.states
@@ -40,9 +50,9 @@ export async function pollCatalogOnce(config: Config, log: Log): Promise<{ catal
 
 /**
  * A snapshot as the server would publish it: `stateDir` (else state.directory) read once, every
- * catalog source polled once. An unreadable state directory is a UsageError.
+ * catalog source polled once (`options` as pollCatalogOnce). An unreadable state directory is a UsageError.
  */
-export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Log): Promise<Snapshot> {
+export async function oneShotSnapshot(config: Config, stateDir: string | undefined, log: Log, options: PollOnceOptions = {}): Promise<Snapshot> {
   const store = new StateStore(config)
   const dir = stateDir ?? config.state.directory
   if (dir) {
@@ -54,6 +64,6 @@ export async function oneShotSnapshot(config: Config, stateDir: string | undefin
       throw new UsageError(`--state ${dir}: ${errorMessage(error)}`)
     }
   }
-  const { catalog } = await pollCatalogOnce(config, log)
+  const { catalog } = await pollCatalogOnce(config, log, options)
   return store.publish({ catalog })
 }

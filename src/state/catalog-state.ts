@@ -16,6 +16,12 @@ export interface CatalogEntry {
   readonly sizeBytes?: number
   /** Kopia: the identity (`username@hostname`) of the newest snapshot, which a pre-warmed RD must restore. */
   readonly identity?: { readonly username: string; readonly hostname: string }
+  /**
+   * false: read from the repository's listing only, while a password to read it is configured and the
+   * read is pending (the count of snapshot files and the newest upload time for restic; `snapshots: null`
+   * for Kopia, whose listing proves nothing). Absent once read exactly, and where no password is configured.
+   */
+  readonly exact?: false
 }
 
 /**
