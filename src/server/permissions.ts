@@ -70,6 +70,17 @@ function guard(config: Config): Permission[] {
   ]
 }
 
+/**
+ * Backup generator (leader, backup.enabled): server-side apply of ReplicationSources. Apply is a PATCH
+ * (verb `patch`); when the object does not exist the API server creates it and also checks `create`
+ * for it (k8s.io/apiserver handlers/patch.go, createAuthorizerAttributes); the paused create of a
+ * missed restore's RS is a plain `create`. Its warning Events use the guard's `events: create`.
+ */
+function backup(config: Config): Permission[] {
+  if (!config.backup.enabled) return []
+  return [grant('backup', 'cluster', VOLSYNC, 'replicationsources', ['create', 'patch'], 'backup generator: create and apply the ReplicationSource of every participating PVC', { leaderOnly: true })]
+}
+
 /** Self-managed TLS: its Secret (every replica reads, the leader writes) and the caBundle of its own webhook configurations. */
 function selfManagedTls(config: Config): Permission[] {
   const tls = config.server.tls.selfManaged
@@ -88,7 +99,7 @@ function selfManagedTls(config: Config): Permission[] {
  * API server and needs nothing.
  */
 export function permissions(config: Config): Permissions {
-  const grants = config.state.directory !== undefined ? [] : [...clusterWatch(config), ...leaderElection(config), ...prewarm(config), ...guard(config), ...selfManagedTls(config)]
+  const grants = config.state.directory !== undefined ? [] : [...clusterWatch(config), ...leaderElection(config), ...prewarm(config), ...guard(config), ...backup(config), ...selfManagedTls(config)]
   return { namespace: config.kube.namespace, grants }
 }
 

@@ -13,6 +13,7 @@ import { loadKubeConfig } from '../cluster/kube-config.ts'
 import { durationMs } from '../config/duration.ts'
 import { configInForce, restartRequiredChanges } from '../config/restart-required.ts'
 import type { Config } from '../config/schema.ts'
+import { BackupGenerator } from '../controllers/backup.ts'
 import { kubeWrites } from '../controllers/kube-writes.ts'
 import { MissedRestoreGuard } from '../controllers/missed-restore-guard.ts'
 import { PrewarmController } from '../controllers/prewarm.ts'
@@ -66,6 +67,8 @@ export interface Runtime {
 
 /** How often the leader looks for missed restores without a state change. */
 const GUARD_INTERVAL_MS = 30_000
+/** How often the leader re-plans backups without a state change (a deleted RS comes back at the latest then; a watch event brings it within 0.5 s). */
+const BACKUP_INTERVAL_MS = 60_000
 
 function url(protocol: string, app: FastifyInstance): string {
   const address = app.server.address() as AddressInfo
@@ -143,6 +146,9 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       controllerLoop({ name: 'prewarm', store, lead: (signal) => controller.lead(signal), pass: () => controller.run(), log }),
       controllerLoop({ name: 'guard', store, intervalMs: GUARD_INTERVAL_MS, pass: (signal) => guard.run(signal), log }),
     )
+    // Plans nothing while backup.enabled is off (a reload can turn it on).
+    const backups = new BackupGenerator({ writes, readSnapshot, log: log.child({ loop: 'backup' }), instance: identity })
+    loops.push(controllerLoop({ name: 'backup', store, intervalMs: BACKUP_INTERVAL_MS, pass: (signal) => backups.run(signal), log }))
   }
 
   let restartPending: readonly string[] = []

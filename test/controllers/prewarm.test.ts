@@ -152,6 +152,7 @@ function countingWrites(writes: KubeWrites): { writes: KubeWrites; calls: string
   return {
     calls,
     writes: {
+      ...writes,
       createReplicationDestination: (namespace, body) => (calls.push(`create ${namespace}`), writes.createReplicationDestination(namespace, body)),
       triggerReplicationDestination: (namespace, name, manual) => (calls.push(`trigger ${namespace}/${name}`), writes.triggerReplicationDestination(namespace, name, manual)),
       pauseReplicationSource: (namespace, name, annotations) => (calls.push(`pause ${namespace}/${name}`), writes.pauseReplicationSource(namespace, name, annotations)),

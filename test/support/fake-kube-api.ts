@@ -9,6 +9,8 @@ import { KubeConfig } from '@kubernetes/client-node'
 import type { RbacRules } from '../../src/cluster/policy-rule.ts'
 import { AdmissionChain, admissionObject, type AdmissionChainOptions, type WebhookCall } from './fake-kube-api/admission-chain.ts'
 import { isObject, meta, str, type JsonObject } from './fake-kube-api/json.ts'
+import { parse as parseYaml } from 'yaml'
+import { APPLY_PATCH_TYPE } from './fake-kube-api/apply.ts'
 import { applyPatch } from './fake-kube-api/patch.ts'
 import { NAMESPACES, apiVersionOf, findResource, parsePath, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
 import { flag, listResponse, queryMatcher } from './fake-kube-api/list.ts'
@@ -360,6 +362,7 @@ export class FakeKubeApi {
           return sendJson(res, record, 200, store.update(def, namespace, name, record.body, subresource))
         case 'PATCH':
           if (name === undefined) throw methodNotAllowed(method)
+          if (contentType === APPLY_PATCH_TYPE) return this.#apply(res, record, def, namespace, name, url.pathname, q, raw)
           if (this.#admits(def, namespace, subresource)) return this.#sendAdmitted(res, record, 200, await this.#write('PATCH', def, namespace, name, contentType ?? '', record.body, this.#rbacUser))
           return sendJson(res, record, 200, store.patch(def, namespace, name, contentType ?? '', record.body, subresource))
         case 'DELETE': {
@@ -377,6 +380,33 @@ export class FakeKubeApi {
     } finally {
       this.#changed()
     }
+  }
+
+  /**
+   * Server-side apply (fake-kube-api/apply.ts: create-if-absent, owned-field merge, 409 on a conflict
+   * without `force`). The body is YAML (JSON is YAML); `fieldManager` is required, as the apiserver
+   * requires it. Creating through apply also needs `create` (kube-apiserver's patch handler checks it
+   * with the object's name when the object does not exist). The admission chain is not called.
+   */
+  #apply(res: ServerResponse, record: RecordedRequest, def: ResourceDef, namespace: string | undefined, name: string, path: string, q: URLSearchParams, raw: string): void {
+    const fieldManager = q.get('fieldManager') ?? ''
+    if (fieldManager === '') throw unprocessable('PatchOptions.meta.k8s.io "" is invalid: fieldManager: Required value: is required for apply patch')
+    let body: unknown
+    try {
+      body = parseYaml(raw)
+    } catch (error) {
+      throw badRequest(`error decoding YAML: ${error instanceof Error ? error.message : String(error)}`)
+    }
+    record.body = body
+    if (this.#rbac && !this.#store.get(def, namespace, name)) {
+      const request = requestAttributes('PATCH', path, q)
+      if (request && !rbacAllows(this.#rbac, { ...request, verb: 'create' })) {
+        this.forbidden.push({ ...request, verb: 'create' })
+        throw forbiddenError(this.#rbacUser, { ...request, verb: 'create' })
+      }
+    }
+    const { object, created } = this.#store.apply(def, namespace, name, body, { fieldManager, force: flag(q.get('force')) })
+    sendJson(res, record, created ? 201 : 200, object)
   }
 
   /** Whether a write goes through the admission chain (namespaced main resources only). */

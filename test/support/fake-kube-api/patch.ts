@@ -38,7 +38,7 @@ export function applyPatch(current: JsonObject, contentType: string, body: unkno
       if (!isObject(body)) throw badRequest('json: cannot unmarshal into Go value of type map[string]interface {}')
       return mergePatch(current, body)
     default:
-      // Server-side apply (application/apply-patch+yaml) needs field ownership; the fake does not model it.
+      // Server-side apply (application/apply-patch+yaml) is routed to apply.ts before this.
       throw unsupportedMediaType(contentType, PATCH_TYPES)
   }
 }

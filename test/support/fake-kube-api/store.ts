@@ -3,6 +3,7 @@
 // status subresource, namespace termination).
 import { randomUUID } from 'node:crypto'
 import { clone, deepEqual, isObject, meta, str, type JsonObject } from './json.ts'
+import { applyFields, type ApplyOptions } from './apply.ts'
 import { applyPatch } from './patch.ts'
 import { NAMESPACES, RESOURCES, apiVersionOf, resourceForObject, type ResourceDef } from './resources.ts'
 import type { Matcher } from './selectors.ts'
@@ -128,6 +129,22 @@ export class ObjectStore {
     if (d.namespaced && m.namespace !== namespace) throw badRequest('the namespace of the provided object does not match the namespace sent on the request')
     // A resourceVersion left in (or put into) the patched object acts as a precondition.
     return this.#update(d, current, object, subresource, str(m.resourceVersion) ?? '')
+  }
+
+  /**
+   * Server-side apply (apply.ts): creates the object from `body` when it does not exist (`created`),
+   * otherwise merges the applied fields under the field-ownership rules there (409 on a conflict
+   * without force). Status is kept from storage.
+   */
+  apply(d: ResourceDef, namespace: string | undefined, name: string, body: unknown, options: Omit<ApplyOptions, 'apiVersion'>): { object: JsonObject; created: boolean } {
+    const applied = this.#incoming(d, body)
+    const m = meta(applied)
+    if (m.name !== name) throw badRequest(`the name of the object (${String(m.name)}) does not match the name on the URL (${name})`)
+    this.#placeNamespace(d, namespace, m)
+    const current = this.get(d, namespace, name)
+    const next = applyFields(current, applied, { ...options, apiVersion: apiVersionOf(d) })
+    if (!current) return { object: this.create(d, namespace, next), created: true }
+    return { object: this.#update(d, current, next, undefined, ''), created: false }
   }
 
   /** DELETE: answers with the object (pending or ReturnDeletedObject) or a Success Status. */
