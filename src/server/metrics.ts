@@ -4,6 +4,7 @@ import { findMissedRestores } from '../controllers/missed-restores.ts'
 import type { PasswordVerdictCounts } from '../catalog/password-verdicts.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { ServedTlsState } from '../tls/reloading-context.ts'
+import { participatingBackupHealth } from '../volsync/backup-health.ts'
 
 const PREFIX = 'volsync_autorestore_'
 
@@ -198,6 +199,45 @@ export function createMetrics(sources: MetricSources) {
     help: 'Participating PVCs created without a dataSourceRef although a backup already existed (see /status).',
     registers: [registry],
     collect() { this.set(findMissedRestores(readSnapshot(), Date.now()).length) },
+  })
+  // Backup health (volsync/backup-health.ts). The per-PVC series are labelled only with participating
+  // PVCs that have a ReplicationSource: a bounded set, reset at every scrape so a deleted PVC's series goes.
+  new Gauge({
+    name: `${PREFIX}backup_last_success_age_seconds`,
+    help: 'Seconds since the last successful backup (ReplicationSource status.lastSyncTime) per participating PVC (-1: never succeeded).',
+    labelNames: ['namespace', 'pvc'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      const now = Date.now()
+      for (const h of participatingBackupHealth(readSnapshot(), now)) this.set({ namespace: h.namespace, pvc: h.pvc }, h.lastSuccess === null ? -1 : (now - h.lastSuccess) / 1000)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}backup_overdue`,
+    help: '1 when a participating PVC has had no successful backup within twice its ReplicationSource schedule\'s period (counted from the RS\'s creation when it never succeeded), else 0.',
+    labelNames: ['namespace', 'pvc'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      for (const h of participatingBackupHealth(readSnapshot(), Date.now())) this.set({ namespace: h.namespace, pvc: h.pvc }, h.overdue ? 1 : 0)
+    },
+  })
+  new Gauge({
+    name: `${PREFIX}backup_last_results`,
+    help: 'Participating PVCs by the result of their ReplicationSource\'s last mover run (status.latestMoverStatus.result: Successful, Failed; none before the first; other for any other value).',
+    labelNames: ['result'] as const,
+    registers: [registry],
+    collect() {
+      this.reset()
+      const counts = new Map<string, number>([['Successful', 0], ['Failed', 0], ['none', 0], ['other', 0]])
+      for (const h of participatingBackupHealth(readSnapshot(), Date.now())) {
+        // VolSync writes Successful or Failed; anything else is "other", so the label set stays fixed.
+        const result = h.lastResult === null ? 'none' : counts.has(h.lastResult) && h.lastResult !== 'other' ? h.lastResult : 'other'
+        counts.set(result, (counts.get(result) ?? 0) + 1)
+      }
+      for (const [result, count] of counts) this.set({ result }, count)
+    },
   })
   new Gauge({
     name: `${PREFIX}leader`,

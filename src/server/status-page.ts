@@ -4,7 +4,7 @@
 // the cluster, repositories and config files, and may contain markup.
 import type { CatalogDiagnostic } from '../state/catalog-state.ts'
 import type { StatusDocument } from './status.ts'
-import type { BackupView, DestinationView, PvcView } from './status-view.ts'
+import type { BackupHealthView, BackupView, DestinationView, PvcView } from './status-view.ts'
 
 /** Markup that is already escaped. Only `html` makes one, so raw strings cannot slip through. */
 class Html {
@@ -126,6 +126,19 @@ function destinationCell(rd: DestinationView): Html {
   return html`<code>${rd.name}</code> ${state}`
 }
 
+/** The PVC's ReplicationSource: last successful backup as an age, the last mover result, the next sync, overdue and paused flags. */
+function backupHealthCell(health: BackupHealthView | null, now: number): Html {
+  if (health === null) return html`<span class="muted">no ReplicationSource</span>`
+  const last = health.lastSuccess === null ? html`<span class="muted">never</span>` : timeCell(health.lastSuccess, now)
+  const result = health.lastResult === null ? null
+    : html`, last run <span class="${health.lastResult === 'Successful' ? 'ok' : 'error'}">${health.lastResult}</span>`
+  const next = health.nextSync === null || health.nextSyncInSeconds === null ? null
+    : html`<div class="reason">next <time datetime="${health.nextSync}" title="${health.nextSync}">${health.nextSyncInSeconds >= 0 ? `in ${formatDuration(health.nextSyncInSeconds)}` : `${formatDuration(-health.nextSyncInSeconds)} late`}</time>${health.schedule === null ? null : html` (<code>${health.schedule}</code>)`}</div>`
+  const overdue = health.overdue ? html`<div class="backup-overdue error"><strong>backup overdue:</strong> no successful sync within twice the schedule's period${health.periodSeconds === null ? null : html` (${formatDuration(health.periodSeconds)})`}</div>` : null
+  const paused = health.paused ? html` <span class="stale">paused</span>` : null
+  return html`<code>${health.source}</code>${paused}<div>last success ${last}${result}</div>${next}${overdue}`
+}
+
 /** The "can never be restored as it stands" flag of a PVC row, with why and the fix; nothing when it can be. */
 function neverRestorableNote(pvc: PvcView): Html | null {
   return pvc.neverRestorable === null ? null : html`<div class="never-restorable error"><strong>can never be restored as it stands:</strong> ${pvc.neverRestorable}</div>`
@@ -139,6 +152,7 @@ function pvcRow(pvc: PvcView, now: number): Html {
 <td><span class="badge ${kind}">${pvc.decision.outcome}</span><div class="reason">${pvc.decision.denial ?? pvc.decision.reason}</div>${neverRestorableNote(pvc)}</td>
 <td>${backupCell(pvc.backup, now)}</td>
 <td>${destinationCell(pvc.destination)}</td>
+<td class="backup-health">${backupHealthCell(pvc.backupHealth, now)}</td>
 <td>${ref}</td>
 </tr>`
 }
@@ -146,7 +160,7 @@ function pvcRow(pvc: PvcView, now: number): Html {
 function pvcSection(pvcs: readonly PvcView[], now: number): Html {
   const body = pvcs.length === 0
     ? html`<p class="muted">no participating PVC is known</p>`
-    : html`<table><thead><tr><th>PVC</th><th>Decision if created now</th><th>Backup (catalog)</th><th>ReplicationDestination</th><th>dataSourceRef</th></tr></thead>
+    : html`<table><thead><tr><th>PVC</th><th>Decision if created now</th><th>Backup (catalog)</th><th>ReplicationDestination</th><th>Backups (ReplicationSource)</th><th>dataSourceRef</th></tr></thead>
 <tbody>${pvcs.map((pvc) => pvcRow(pvc, now))}</tbody></table>`
   return html`<section id="pvcs"><h2>PVCs</h2>${body}</section>`
 }

@@ -14,6 +14,7 @@ import { objectKey, type PvcInfo, type TypedReference } from '../state/cluster-s
 import type { LoopHealth } from '../loop.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { ServedTlsState } from '../tls/reloading-context.ts'
+import { backupHealth } from '../volsync/backup-health.ts'
 import type { Readiness } from './readiness.ts'
 
 export interface StatusExtras {
@@ -43,6 +44,30 @@ export interface DestinationView {
   readonly latestImage: TypedReference | null
 }
 
+/**
+ * The PVC's backup side, from its ReplicationSource's status (volsync/backup-health.ts). Times are
+ * RFC 3339 with their age (or, for the next sync, the seconds until it) at generatedAt.
+ */
+export interface BackupHealthView {
+  /** The ReplicationSource whose sourcePVC is this PVC (the most recently successful when several are). */
+  readonly source: string
+  readonly sources: number
+  readonly paused: boolean
+  readonly schedule: string | null
+  /** The schedule's longest gap between fires; overdue is no success within twice it. Null: no readable schedule. */
+  readonly periodSeconds: number | null
+  /** The last successful backup (status.lastSyncTime); null before the first. */
+  readonly lastSuccess: string | null
+  readonly lastSuccessAgeSeconds: number | null
+  readonly lastSyncDurationSeconds: number | null
+  /** status.latestMoverStatus.result: Successful, Failed, or null before a mover finished. */
+  readonly lastResult: string | null
+  readonly nextSync: string | null
+  /** Seconds from generatedAt to nextSync (negative when it is past); null when none is scheduled. */
+  readonly nextSyncInSeconds: number | null
+  readonly overdue: boolean
+}
+
 export interface DecisionView {
   readonly outcome: Outcome
   readonly reason: string
@@ -66,6 +91,8 @@ export interface PvcView {
    * RD, in one sentence; null otherwise.
    */
   readonly neverRestorable: string | null
+  /** Its backup health; null when no ReplicationSource backs it up. */
+  readonly backupHealth: BackupHealthView | null
 }
 
 export interface SourceHealthView {
@@ -127,6 +154,19 @@ function syntheticCreate(pvc: PvcInfo): AdmissionInput {
   }
 }
 
+function backupHealthView(snapshot: Snapshot, pvc: PvcInfo, now: number): BackupHealthView | null {
+  const health = backupHealth(snapshot, pvc, now)
+  if (!health) return null
+  const time = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString())
+  return {
+    source: health.source, sources: health.sources, paused: health.paused, schedule: health.schedule, periodSeconds: health.periodSeconds,
+    lastSuccess: time(health.lastSuccess), lastSuccessAgeSeconds: ageSeconds(now, health.lastSuccess),
+    lastSyncDurationSeconds: health.lastSyncDurationSeconds, lastResult: health.lastResult,
+    nextSync: time(health.nextSync), nextSyncInSeconds: health.nextSync === null ? null : Math.round((health.nextSync - now) / 1000),
+    overdue: health.overdue,
+  }
+}
+
 function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: ReadonlySet<string>): PvcView {
   // The PVC's backup as admission finds it: under pvc.backupName and VolSync's Kopia username.
   const answer = lookupPvcBackup(snapshot, { namespace: pvc.namespace, name: pvc.name, labels: pvc.labels }, now).answer
@@ -156,6 +196,7 @@ function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: Readonly
     // The guard's own rule: no dataSourceRef, created after a backup existed.
     missedRestore: missed.has(objectKey(pvc.namespace, pvc.name)),
     neverRestorable,
+    backupHealth: backupHealthView(snapshot, pvc, now),
   }
 }
 
@@ -198,6 +239,8 @@ function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'gener
   if (missed > 0) warnings.push(`${missed} PVC${missed === 1 ? '' : 's'} started empty although a backup exists`)
   const never = view.pvcs.filter((p) => p.neverRestorable !== null).length
   if (never > 0) warnings.push(`${never} PVC${never === 1 ? '' : 's'} can never be restored as ${never === 1 ? 'it stands' : 'they stand'}: ${never === 1 ? 'its' : 'their'} ReplicationDestination can never give the volume populator an image (see the PVC table)`)
+  const overdue = view.pvcs.filter((p) => p.backupHealth?.overdue === true).length
+  if (overdue > 0) warnings.push(`${overdue} PVC${overdue === 1 ? '' : 's'}: backup overdue (no successful sync within twice the schedule's period; see the PVC table)`)
   return { ready: extras.readiness.ready, pending: extras.readiness.pending, warnings }
 }
 

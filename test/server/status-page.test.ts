@@ -233,9 +233,9 @@ t.test('a running server: JSON for scripts, HTML for people', async (t) => {
       'home/new-app fresh', 'media/bazarr fresh', 'media/jellyfin restore', `media/${ODD_NAME} fresh`, 'media/sonarr wait',
     ], 'one row per participating PVC, classed by decision')
     const row = (name: string) => pvcRows(dom).find((r) => r.pvc === name)?.text ?? ''
-    t.match(row('media/jellyfin'), /restore .*restic in nas: 3 snapshots, newest .*jellyfin-dst ready volsync-jellyfin-dst-dest-20260316081130 ReplicationDestination\/jellyfin-dst/)
-    t.match(row('media/sonarr'), /wait .*in nas: 1 snapshot.*sonarr-dst not ready none$/)
-    t.match(row('media/bazarr'), /fresh .*new volume none bazarr-dst missing none$/, 'an empty repository is no backup')
+    t.match(row('media/jellyfin'), /restore .*restic in nas: 3 snapshots, newest .*jellyfin-dst ready volsync-jellyfin-dst-dest-20260316081130 no ReplicationSource ReplicationDestination\/jellyfin-dst/)
+    t.match(row('media/sonarr'), /wait .*in nas: 1 snapshot.*sonarr-dst not ready no ReplicationSource none$/)
+    t.match(row('media/bazarr'), /fresh .*new volume none bazarr-dst missing no ReplicationSource none$/, 'an empty repository is no backup')
     t.match(row(`media/${ODD_NAME}`), `media/${ODD_NAME}`, 'the odd name shows as text')
     t.notMatch(dom, /<i>/, 'and opens no element')
 
