@@ -2,8 +2,8 @@
 // as one line (HTTP 400 at the server, exit 2 in the CLI), never thrown past the caller.
 import { Type, type Static } from '@sinclair/typebox'
 import { Ajv } from 'ajv'
-import fastJsonPatch from 'fast-json-patch'
 import type { AdmissionInput, Decision } from './decision.ts'
+import { diffOperations, type PatchOperation } from './json-patch.ts'
 
 const GroupVersionKind = Type.Object({ group: Type.String(), version: Type.String(), kind: Type.String({ minLength: 1 }) })
 const KubeObject = Type.Object({}, { additionalProperties: true })
@@ -85,10 +85,14 @@ export function parseReview(body: unknown): ParseResult {
   }
 }
 
-/** RFC 6902 operations that turn the request's object into the decided one. */
-export function patchOperations(input: AdmissionInput, decision: Decision): fastJsonPatch.Operation[] {
+/**
+ * RFC 6902 operations that turn the request's object into the decided one (`decision.mutated`), built
+ * from the rule's copy-on-write changes (src/admission/json-patch.ts: only the top-level keys and the
+ * changed paths are compared; the values are shared with `mutated`, not copied). [] without a mutation.
+ */
+export function patchOperations(input: AdmissionInput, decision: Decision): PatchOperation[] {
   if (!decision.mutated || !input.object) return []
-  return fastJsonPatch.compare(input.object, decision.mutated)
+  return diffOperations(input.object, decision.mutated)
 }
 
 /**
