@@ -269,6 +269,33 @@ const Prewarm = Type.Object({
 
 const Guard = Type.Object({ pauseSource: Type.Boolean({ default: false }) }, strict)
 
+/** A Secret data key, as the API server accepts one. */
+const SecretKey = Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$', description: 'a Secret data key ([-._a-zA-Z0-9]+)' })
+
+/**
+ * The repository Secret per app (controllers/backup-secret-plan.ts), what the seeds' Kyverno generate
+ * policy made from shared credentials: for every participating PVC, a Secret `name` in its namespace with
+ * `keys` copied byte for byte from the Secret `from` in kube.namespace, and `values` rendered per PVC
+ * (a value wins over a copied key of the same name). Only Secrets the server created (its managed-by
+ * label) are ever updated; values are never logged. Absent: off.
+ */
+const BackupSecret = Type.Object({
+  /** The Secret's name in the PVC's namespace: {{pvc}}, {{namespace}}, {{label "KEY"}}. */
+  name: Type.String({
+    minLength: 1,
+    default: '{{pvc}}-volsync-secret',
+    pattern: '^(?:[^{}]|\\{\\{pvc\\}\\}|\\{\\{namespace\\}\\}|\\{\\{\\s*label\\s+"[^"]+"\\s*\\}\\})+$',
+    description: 'a name template using only {{pvc}}, {{namespace}} and {{label "KEY"}}',
+  }),
+  /** The Secret in the server's own namespace (kube.namespace) holding the shared credentials. */
+  from: Type.String({ minLength: 1, pattern: '^[a-z0-9]([-a-z0-9.]*[a-z0-9])?$', description: 'a Secret name' }),
+  /** Keys of `from` copied into every app Secret, byte for byte (a missing key stops the copy: no half Secret). */
+  keys: Type.Array(SecretKey, { default: [] }),
+  /** Keys set per app from a template ({{pvc}}, {{namespace}}, {{label "KEY"}}), e.g. KOPIA_REPOSITORY: s3://bucket/{{namespace}}/{{pvc}}/. */
+  values: Type.Record(Type.String({ minLength: 1, maxLength: 253, pattern: '^[-._a-zA-Z0-9]+$' }), Type.String(), { default: {}, additionalProperties: false }),
+}, strict)
+export type BackupSecretConfig = Static<typeof BackupSecret>
+
 /**
  * The backup side (design section 5, "Backup generation"): the leader keeps a ReplicationSource per
  * participating PVC (controllers/backup-plan.ts). Off by default.
@@ -298,6 +325,8 @@ const Backup = Type.Object({
   schedules: Type.Record(Type.String({ minLength: 1 }), Type.String({ minLength: 1 }), { default: { hourly: 'H * * * *', daily: 'H H(0-5) * * *', weekly: 'H H(0-5) * * H' } }),
   /** Fields merged into every generated ReplicationSource spec ({{pvc}} and {{namespace}} rendered), e.g. the kopia: or restic: block. */
   template: Type.Record(Type.String(), Type.Unknown(), { default: {} }),
+  /** The repository Secret per app (off when absent); see BackupSecret. */
+  secret: Type.Optional(BackupSecret),
 }, strict)
 
 /** One key per validation rule (design section 5): warn (default) or deny. */
