@@ -1,7 +1,8 @@
 // Reads and validates the YAML configuration. Errors name the key path so a user can fix the file.
 import { readFileSync } from 'node:fs'
-import { Ajv, type ErrorObject } from 'ajv'
+import type { ErrorObject } from 'ajv'
 import { parseDocument } from 'yaml'
+import { configValidator } from './config-validator.ts'
 import { compileIdentityPattern } from './identity-pattern.ts'
 import { CATALOG_SOURCE_TYPES, Config, type S3LocationConfig } from './schema.ts'
 
@@ -13,8 +14,8 @@ export class ConfigError extends Error {
   override readonly name = 'ConfigError'
 }
 
-const ajv = new Ajv({ useDefaults: true, allErrors: false, strict: false, coerceTypes: false, discriminator: true, verbose: true })
-const validate = ajv.compile<Config>(Config)
+// Generated standalone code while it matches the schema (config-validator.ts): no compile at start.
+const validate = configValidator()
 const SOURCE_TYPES = CATALOG_SOURCE_TYPES.map((branch) => branch.properties.type.const)
 
 function keyPath(error: ErrorObject): string {

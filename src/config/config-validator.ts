@@ -1,0 +1,21 @@
+// The config schema's ajv validator without compiling it at every start: ajv's compile of the schema
+// costs 0.2-0.35 s (a third of a one-shot `review`), so its standalone code is generated once into
+// config-validator.generated.js (`node scripts/config-validator.ts`) and used while it was generated
+// from this very schema and these options (a hash says so). When the schema changed since, the
+// schema is compiled at run time as before: a stale file costs time, never a wrong answer.
+import { createRequire } from 'node:module'
+import type { ValidateFunction } from 'ajv'
+import { AJV_OPTIONS, configSchemaHash } from './config-schema-hash.ts'
+import { Config } from './schema.ts'
+import * as generated from './config-validator.generated.js'
+
+/**
+ * The validator of Config: the generated one when its hash matches the schema, else compiled now.
+ * It fills in defaults in the object it validates (useDefaults) and sets `errors` like ajv's.
+ */
+export function configValidator(): ValidateFunction<Config> {
+  if (generated.SCHEMA_HASH === configSchemaHash()) return generated.validate as unknown as ValidateFunction<Config>
+  // Loaded only here: ajv itself costs ~0.1 s to load.
+  const { Ajv } = createRequire(import.meta.url)('ajv') as typeof import('ajv')
+  return new Ajv(AJV_OPTIONS).compile<Config>(Config)
+}
