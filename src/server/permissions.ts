@@ -81,6 +81,21 @@ function backup(config: Config): Permission[] {
   return [grant('backup', 'cluster', VOLSYNC, 'replicationsources', ['create', 'patch'], 'backup generator: create and apply the ReplicationSource of every participating PVC', { leaderOnly: true })]
 }
 
+/**
+ * Repository Secret per app (leader, backup.secret): read the shared Secret by name in the server's
+ * namespace; create app Secrets and patch them (a JSON patch that tests our managed-by label, so only
+ * ours change). Cluster-wide: the Secrets live in every app namespace under templated names, and RBAC
+ * cannot narrow create by name or patch by label. No get/list/watch on app Secrets.
+ */
+function backupSecret(config: Config): Permission[] {
+  const secret = config.backup.secret
+  if (!secret) return []
+  return [
+    grant('backup-secret', 'namespace', '', 'secrets', ['get'], 'backup.secret: read the shared credentials to copy', { leaderOnly: true, resourceNames: [secret.from] }),
+    grant('backup-secret', 'cluster', '', 'secrets', ['create', 'patch'], 'backup.secret: create the repository Secret of each app; update only those labelled as ours (opt-in)', { leaderOnly: true }),
+  ]
+}
+
 /** Self-managed TLS: its Secret (every replica reads, the leader writes) and the caBundle of its own webhook configurations. */
 function selfManagedTls(config: Config): Permission[] {
   const tls = config.server.tls.selfManaged
@@ -99,7 +114,7 @@ function selfManagedTls(config: Config): Permission[] {
  * API server and needs nothing.
  */
 export function permissions(config: Config): Permissions {
-  const grants = config.state.directory !== undefined ? [] : [...clusterWatch(config), ...leaderElection(config), ...prewarm(config), ...guard(config), ...backup(config), ...selfManagedTls(config)]
+  const grants = config.state.directory !== undefined ? [] : [...clusterWatch(config), ...leaderElection(config), ...prewarm(config), ...guard(config), ...backup(config), ...backupSecret(config), ...selfManagedTls(config)]
   return { namespace: config.kube.namespace, grants }
 }
 

@@ -14,6 +14,7 @@ import { durationMs } from '../config/duration.ts'
 import { configInForce, restartRequiredChanges } from '../config/restart-required.ts'
 import type { Config } from '../config/schema.ts'
 import { BackupGenerator } from '../controllers/backup.ts'
+import { BackupSecretController, secretWrites } from '../controllers/backup-secret.ts'
 import { kubeWrites } from '../controllers/kube-writes.ts'
 import { MissedRestoreGuard } from '../controllers/missed-restore-guard.ts'
 import { PrewarmController } from '../controllers/prewarm.ts'
@@ -67,6 +68,9 @@ export interface Runtime {
 
 /** How often the leader looks for missed restores without a state change. */
 const GUARD_INTERVAL_MS = 30_000
+/** How often the leader copies the shared credentials into the app Secrets without a state change (a changed shared Secret arrives within this). */
+const BACKUP_SECRET_INTERVAL_MS = 30_000
+
 /** How often the leader re-plans backups without a state change (a deleted RS comes back at the latest then; a watch event brings it within 0.5 s). */
 const BACKUP_INTERVAL_MS = 60_000
 
@@ -149,6 +153,10 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     // Plans nothing while backup.enabled is off (a reload can turn it on).
     const backups = new BackupGenerator({ writes, readSnapshot, log: log.child({ loop: 'backup' }), instance: identity })
     loops.push(controllerLoop({ name: 'backup', store, intervalMs: BACKUP_INTERVAL_MS, pass: (signal) => backups.run(signal), log }))
+    // Writes nothing while backup.secret is absent (a reload can set it). The shared Secret is not
+    // watched (that would need list/watch on Secrets): a change to it is copied on the next periodic pass.
+    const backupSecrets = new BackupSecretController({ writes: secretWrites(kubeConfig), readSnapshot, log: log.child({ loop: 'backup-secret' }) })
+    loops.push(controllerLoop({ name: 'backup-secret', store, intervalMs: BACKUP_SECRET_INTERVAL_MS, lead: () => backupSecrets.lead(), pass: (signal) => backupSecrets.run(signal), log }))
   }
 
   let restartPending: readonly string[] = []

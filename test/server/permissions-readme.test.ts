@@ -8,7 +8,7 @@ import { permissions, type Permission } from '../../src/server/permissions.ts'
 import { ROOT } from '../support/live-webhook.ts'
 
 /** Every optional grant on: Secrets for pre-warm, pausing sources, generating sources, self-managed TLS. */
-const EVERYTHING = parseConfig('prewarm: { requireSecret: "{{pvc}}-volsync" }\nguard: { pauseSource: true }\nbackup: { enabled: true }\nserver: { tls: { selfManaged: {} } }\n', 'everything')
+const EVERYTHING = parseConfig('prewarm: { requireSecret: "{{pvc}}-volsync" }\nguard: { pauseSource: true }\nbackup: { enabled: true, secret: { from: volsync-credentials, keys: [KOPIA_PASSWORD] } }\nserver: { tls: { selfManaged: {} } }\n', 'everything')
 
 function row(g: Permission): string {
   const group = g.rule.apiGroups[0] === '' ? '' : `.${g.rule.apiGroups[0]}`
