@@ -7,17 +7,11 @@ import { hostname } from 'node:os'
 import type { FastifyInstance } from 'fastify'
 import type { Nudge } from '../admission/decision.ts'
 import { startPasswordVerdicts } from '../catalog/password-verdicts.ts'
-import { ApiClusterSource, watchSelection } from '../cluster/api-source.ts'
 import { DirectoryClusterSource } from '../cluster/directory-source.ts'
-import { loadKubeConfig } from '../cluster/kube-config.ts'
 import { durationMs } from '../config/duration.ts'
 import { configInForce, restartRequiredChanges } from '../config/restart-required.ts'
 import type { Config } from '../config/schema.ts'
-import { BackupGenerator } from '../controllers/backup.ts'
-import { BackupSecretController, secretWrites } from '../controllers/backup-secret.ts'
-import { kubeWrites } from '../controllers/kube-writes.ts'
-import { MissedRestoreGuard } from '../controllers/missed-restore-guard.ts'
-import { PrewarmController } from '../controllers/prewarm.ts'
+import type { PrewarmController } from '../controllers/prewarm.ts'
 import type { Logger } from '../log.ts'
 import { alwaysLoaded, type Loop, untilAborted } from '../loop.ts'
 import { StateStore } from '../state/store.ts'
@@ -28,7 +22,6 @@ import { OpenConnections } from './open-connections.ts'
 import { catalogLoop } from './catalog-loop.ts'
 import { configLoop } from './config-loop.ts'
 import { controllerLoop } from './controller-loop.ts'
-import { leaseElector } from './lease-elector.ts'
 import { createMetrics, type Metrics } from './metrics.ts'
 import { readiness } from './readiness.ts'
 import { statusDocument } from './status.ts'
@@ -93,10 +86,12 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   }
   const store = new StateStore(config)
   const live = config.state.directory === undefined
-  const kubeConfig = live ? loadKubeConfig(config.kube.kubeconfig !== undefined ? { kubeconfig: config.kube.kubeconfig } : {}) : undefined
+  // Loaded only to talk to an API server: the Kubernetes client is most of a start's module loading.
+  const kube = live ? await import('./kube-parts.ts') : undefined
+  const kubeConfig = kube ? kube.loadKubeConfig(config.kube.kubeconfig !== undefined ? { kubeconfig: config.kube.kubeconfig } : {}) : undefined
   const identity = config.kube.identity ?? process.env.HOSTNAME ?? hostname()
-  const elector: LeaderElector | undefined = kubeConfig
-    ? leaseElector({
+  const elector: LeaderElector | undefined = kube && kubeConfig
+    ? kube.leaseElector({
         api: kubeConfig, namespace: config.kube.namespace, name: config.kube.leaseName, identity,
         leaseDurationMs: durationMs(config.kube.leaseDuration), renewDeadlineMs: durationMs(config.kube.renewDeadline), retryPeriodMs: durationMs(config.kube.retryPeriod),
         log: log.child({ loop: 'leader-election' }),
@@ -109,7 +104,7 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
     tls: () => tls.served(), configReloadSucceeded: () => supervisor.health().find((h) => h.name === 'config')?.error == null,
   })
   const onReload = (event: TlsReloadEvent) => metrics.tlsReloads.inc({ result: event.ok ? 'success' : 'failure' })
-  const tls = tlsSource({ config, ...(kubeConfig ? { kubeConfig } : {}), onReload, log })
+  const tls = tlsSource({ config, ...(kube && kubeConfig ? { kubeConfig, certRotation: kube.CertRotation } : {}), onReload, log })
 
   // The loops, in start order. Every input of decisions gates readiness; the leader's controllers do not.
   const loops: Loop[] = []
@@ -123,8 +118,8 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
       },
     },
   })
-  const cluster = kubeConfig
-    ? new ApiClusterSource(kubeConfig, (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }), watchSelection(config))
+  const cluster = kube && kubeConfig
+    ? new kube.ApiClusterSource(kubeConfig, (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }), kube.watchSelection(config))
     : new DirectoryClusterSource(config.state.directory ?? '', (state) => store.publish({ cluster: state }), log.child({ loop: 'cluster' }))
   loops.push(cluster, catalog, ...tls.loops, {
     name: 'password-verdicts',
@@ -137,25 +132,25 @@ export async function startRuntime(options: RuntimeOptions): Promise<Runtime> {
   })
 
   let prewarm: PrewarmController | undefined
-  if (kubeConfig) {
-    const writes = kubeWrites(kubeConfig)
+  if (kube && kubeConfig) {
+    const writes = kube.kubeWrites(kubeConfig)
     const readSnapshot = () => store.current
-    const controller = new PrewarmController({
+    const controller = new kube.PrewarmController({
       writes, readSnapshot, log: log.child({ loop: 'prewarm' }),
       onAction: (action, ok) => metrics.prewarmActions.inc({ action: action.type, result: ok ? 'success' : 'failure' }),
     })
     prewarm = controller
-    const guard = new MissedRestoreGuard({ writes, readSnapshot, log: log.child({ loop: 'guard' }), instance: identity })
+    const guard = new kube.MissedRestoreGuard({ writes, readSnapshot, log: log.child({ loop: 'guard' }), instance: identity })
     loops.push(
       controllerLoop({ name: 'prewarm', store, lead: (signal) => controller.lead(signal), pass: () => controller.run(), log }),
       controllerLoop({ name: 'guard', store, intervalMs: GUARD_INTERVAL_MS, pass: (signal) => guard.run(signal), log }),
     )
     // Plans nothing while backup.enabled is off (a reload can turn it on).
-    const backups = new BackupGenerator({ writes, readSnapshot, log: log.child({ loop: 'backup' }), instance: identity })
+    const backups = new kube.BackupGenerator({ writes, readSnapshot, log: log.child({ loop: 'backup' }), instance: identity })
     loops.push(controllerLoop({ name: 'backup', store, intervalMs: BACKUP_INTERVAL_MS, pass: (signal) => backups.run(signal), log }))
     // Writes nothing while backup.secret is absent (a reload can set it). The shared Secret is not
     // watched (that would need list/watch on Secrets): a change to it is copied on the next periodic pass.
-    const backupSecrets = new BackupSecretController({ writes: secretWrites(kubeConfig), readSnapshot, log: log.child({ loop: 'backup-secret' }) })
+    const backupSecrets = new kube.BackupSecretController({ writes: kube.secretWrites(kubeConfig), readSnapshot, log: log.child({ loop: 'backup-secret' }) })
     loops.push(controllerLoop({ name: 'backup-secret', store, intervalMs: BACKUP_SECRET_INTERVAL_MS, lead: () => backupSecrets.lead(), pass: (signal) => backupSecrets.run(signal), log }))
   }
 

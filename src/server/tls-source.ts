@@ -4,7 +4,7 @@
 // serves it, so a new pair never needs a restart.
 import type { KubeConfig } from '@kubernetes/client-node'
 import type { Config } from '../config/schema.ts'
-import { CertRotation } from '../controllers/cert-rotation.ts'
+import type { CertRotation } from '../controllers/cert-rotation.ts'
 import type { Log } from '../log.ts'
 import { type Loop, type LoopHealth, untilAborted } from '../loop.ts'
 import { serviceDnsNames } from '../tls/certificate-authority.ts'
@@ -28,6 +28,8 @@ export interface TlsSourceOptions {
   readonly config: Config
   /** Needed for self-managed TLS. */
   readonly kubeConfig?: KubeConfig
+  /** Needed for self-managed TLS: the rotation class, passed in so files mode never loads the Kubernetes client. */
+  readonly certRotation?: typeof CertRotation
   readonly onReload: (event: TlsReloadEvent) => void
   readonly log: Log
 }
@@ -72,10 +74,10 @@ export function tlsSource(options: TlsSourceOptions): TlsSource {
       close: () => context?.close(),
     }
   }
-  if (!options.kubeConfig) throw new Error('server.tls.selfManaged needs the API server: unset state.directory')
+  if (!options.kubeConfig || !options.certRotation) throw new Error('server.tls.selfManaged needs the API server: unset state.directory')
   let context: ReloadingTlsContext | undefined
   let latest: TlsPair | undefined
-  const rotation = new CertRotation({
+  const rotation = new options.certRotation({
     api: options.kubeConfig,
     namespace: config.kube.namespace,
     secretName: selfManaged.secretName,
