@@ -1,6 +1,7 @@
 // The /status view model: per participating PVC, what the catalog and the cluster say about it and
 // what it would be decided if it were created now; plus the health of every loop. Pure, so the
 // page and the JSON document show the same answers the webhook would give.
+import { planBackups, type BackupSkipReason } from '../controllers/backup-plan.ts'
 import { findMissedRestores } from '../controllers/missed-restores.ts'
 import { lookupPvcBackup } from '../admission/backup-lookup.ts'
 import type { AdmissionInput, Outcome } from '../admission/decision.ts'
@@ -68,6 +69,20 @@ export interface BackupHealthView {
   readonly overdue: boolean
 }
 
+/** What the backup generator (backup.enabled) does for a PVC: controllers/backup-plan.ts. */
+export interface BackupGeneratorView {
+  /**
+   * managed: the server keeps its ReplicationSource `source` (created or to be applied this pass);
+   * unmanaged: a ReplicationSource the server did not create has the name or backs the PVC, and is
+   * never written; skipped: no ReplicationSource from the server now, `reason` and `message` say why.
+   */
+  readonly state: 'managed' | 'unmanaged' | 'skipped'
+  readonly source: string | null
+  readonly schedule: string | null
+  readonly reason: BackupSkipReason | null
+  readonly message: string | null
+}
+
 export interface DecisionView {
   readonly outcome: Outcome
   readonly reason: string
@@ -93,6 +108,8 @@ export interface PvcView {
   readonly neverRestorable: string | null
   /** Its backup health; null when no ReplicationSource backs it up. */
   readonly backupHealth: BackupHealthView | null
+  /** The backup generator's part; null when backup.enabled is off. */
+  readonly backupGenerator: BackupGeneratorView | null
 }
 
 export interface SourceHealthView {
@@ -167,7 +184,7 @@ function backupHealthView(snapshot: Snapshot, pvc: PvcInfo, now: number): Backup
   }
 }
 
-function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: ReadonlySet<string>): PvcView {
+function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: ReadonlySet<string>, generated: ReadonlyMap<string, BackupGeneratorView>): PvcView {
   // The PVC's backup as admission finds it: under pvc.backupName and VolSync's Kopia username.
   const answer = lookupPvcBackup(snapshot, { namespace: pvc.namespace, name: pvc.name, labels: pvc.labels }, now).answer
   const backup: BackupView = answer.state === 'backup'
@@ -197,7 +214,20 @@ function pvcView(snapshot: Snapshot, pvc: PvcInfo, now: number, missed: Readonly
     missedRestore: missed.has(objectKey(pvc.namespace, pvc.name)),
     neverRestorable,
     backupHealth: backupHealthView(snapshot, pvc, now),
+    backupGenerator: generated.get(objectKey(pvc.namespace, pvc.name)) ?? null,
   }
+}
+
+/** The backup generator's plan, per `namespace/pvc` (empty when backup.enabled is off). */
+function generatorViews(snapshot: Snapshot, now: number): Map<string, BackupGeneratorView> {
+  const views = new Map<string, BackupGeneratorView>()
+  if (!snapshot.config.backup.enabled) return views
+  const plan = planBackups(snapshot, now)
+  for (const [key, { name, schedule }] of plan.sources) views.set(key, { state: 'managed', source: name, schedule, reason: null, message: null })
+  for (const skip of plan.skipped) {
+    views.set(objectKey(skip.namespace, skip.pvc), { state: skip.reason === 'unmanaged' ? 'unmanaged' : 'skipped', source: skip.name, schedule: null, reason: skip.reason, message: skip.message })
+  }
+  return views
 }
 
 /** The directory source holds every PVC; the API-server source only participating ones. Filter both alike. */
@@ -251,10 +281,11 @@ function summary(extras: StatusExtras, view: Omit<StatusView, 'summary' | 'gener
  */
 export function statusView(snapshot: Snapshot, now: number, extras: StatusExtras): StatusView {
   const missed = new Set(findMissedRestores(snapshot, now).map((m) => objectKey(m.pvc.namespace, m.pvc.name)))
+  const generated = generatorViews(snapshot, now)
   const pvcs = [...snapshot.cluster.pvcs.values()]
     .filter((pvc) => participating(snapshot, pvc))
     .sort((a, b) => (a.namespace === b.namespace ? (a.name < b.name ? -1 : a.name > b.name ? 1 : 0) : a.namespace < b.namespace ? -1 : 1))
-    .map((pvc) => pvcView(snapshot, pvc, now, missed))
+    .map((pvc) => pvcView(snapshot, pvc, now, missed, generated))
   const watches: WatchView[] = snapshot.cluster.watches.map((w) => ({
     resource: w.resource,
     lastListAgeSeconds: ageSeconds(now, w.lastList),

@@ -12,7 +12,7 @@ import { parseConfig } from '../../src/config/load.ts'
 import { PAUSED_FOR_ANNOTATION } from '../../src/controllers/missed-restore-guard.ts'
 import { permissions, rbacRules } from '../../src/server/permissions.ts'
 import { describeRequest, FakeKubeApi, field, type JsonObject } from '../support/fake-kube-api.ts'
-import { eventually, makeCertificates, startTestRuntime, tempDir } from '../support/live-webhook.ts'
+import { eventually, httpGet, makeCertificates, startTestRuntime, tempDir } from '../support/live-webhook.ts'
 
 /** Bound on every wait below: it only guards against a hang (a busy 2-core CI machine is slow). */
 const WAIT_MS = 30_000
@@ -80,6 +80,11 @@ t.test('backup generation with RBAC enforced', async (t) => {
   const back = await eventually('the deleted RS to come back', async () => { const o = rs('fresh'); return o && field(o, 'metadata.uid') !== uid ? o : undefined }, WAIT_MS)
   t.equal(field(back, 'spec.trigger.schedule'), schedule, 'with the same schedule')
 
+  const status = JSON.parse((await httpGet(`${runtime.metricsUrl}/status`, { accept: 'application/json' })).text) as { pvcs: Array<{ name: string; backupGenerator: { state: string; source: string | null; schedule: string | null; message: string | null } | null }> }
+  const generator = Object.fromEntries(status.pvcs.map((p) => [p.name, p.backupGenerator]))
+  t.match(generator.mine, { state: 'unmanaged', source: 'mine', message: /not created by volsync-autorestore/ }, '/status shows the user\'s RS as unmanaged')
+  t.match(generator.fresh, { state: 'managed', source: 'fresh', schedule: schedule })
+  t.match(generator.missed, { state: 'managed', source: 'missed' })
   t.strictSame(fake.forbidden.map(describeRequest), [], 'nothing the server did was forbidden by the RBAC of permissions(config)')
   t.ok(runtime.supervisor.health().some((h) => h.name === 'backup'), 'the backup loop runs')
 })
