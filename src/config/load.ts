@@ -4,7 +4,7 @@ import type { ErrorObject } from 'ajv'
 import { parseDocument } from 'yaml'
 import { configValidator } from './config-validator.ts'
 import { compileIdentityPattern } from './identity-pattern.ts'
-import { CATALOG_SOURCE_TYPES, Config, type S3LocationConfig } from './schema.ts'
+import type { Config, S3LocationConfig } from './schema.ts'
 
 /**
  * An invalid or unreadable config: its message is one line naming the file and, for a bad key, the key
@@ -16,7 +16,6 @@ export class ConfigError extends Error {
 
 // Generated standalone code while it matches the schema (config-validator.ts): no compile at start.
 const validate = configValidator()
-const SOURCE_TYPES = CATALOG_SOURCE_TYPES.map((branch) => branch.properties.type.const)
 
 function keyPath(error: ErrorObject): string {
   const base = error.instancePath.replace(/^\//, '').split('/').filter(Boolean)
@@ -92,7 +91,11 @@ function checkIdentity(identity: Record<string, string | undefined>, at: string)
 function sourceTypeError(errors: ErrorObject[]): ErrorObject | undefined {
   const error = errors.find((e) => e.keyword === 'discriminator')
   if (!error) return undefined
-  return { ...error, keyword: 'enum', instancePath: `${error.instancePath}/type`, params: { allowedValues: SOURCE_TYPES } }
+  // The branches' `type` constants, read from the union the error carries (verbose errors), so that
+  // validating never needs the TypeBox-built schema loaded.
+  const branches = (error.parentSchema as { oneOf?: Array<{ properties?: { type?: { const?: unknown } } }> } | undefined)?.oneOf ?? []
+  const allowed = branches.map((branch) => branch.properties?.type?.const).filter((c) => c !== undefined)
+  return { ...error, keyword: 'enum', instancePath: `${error.instancePath}/type`, params: { allowedValues: allowed } }
 }
 
 const WILDCARD_HOSTS = new Set(['', '0.0.0.0', '::', '[::]'])

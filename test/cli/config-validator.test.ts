@@ -2,7 +2,7 @@
 // schema (src/config/config-validator.generated.js), so no start pays for compiling the schema.
 import { readFileSync } from 'node:fs'
 import t from 'tap'
-import { configValidator } from '../../src/config/config-validator.ts'
+import { compileConfigValidator, configValidator } from '../../src/config/config-validator.ts'
 import * as generated from '../../src/config/config-validator.generated.js'
 import { configSchemaHash } from '../../src/config/config-schema-hash.ts'
 import { ConfigError, parseConfig } from '../../src/config/load.ts'
@@ -22,4 +22,15 @@ t.test('validation through it: defaults filled in, errors named by key and said 
   t.throws(() => parseConfig('catalog: {sources: [{name: a, type: s3-prefix, s3: {bucket: "Not_A_Bucket"}}]}'), /catalog\.sources\[0\]\.s3\.bucket: must be an S3 bucket name/, 'a pattern error says what the pattern means (verbose errors carry their schema)')
   t.throws(() => parseConfig('catalog: {sources: [{name: a, type: nope}]}'), /catalog\.sources\[0\]\.type: must be one of "static", "s3-prefix", "restic", "kopia"/)
   t.throws(() => parseConfig('surprise: 1'), /surprise: unknown key/)
+})
+
+t.test('the fallback for a stale file (the schema compiled at start) judges alike', async (t) => {
+  const compiled = compileConfigValidator()
+  const inputs: unknown[] = [{}, { pvc: { whenBackupNotReady: 'later' } }, { catalog: { sources: [{ name: 'a', type: 'nope' }] } }, { catalog: { sources: [{ name: 'a', type: 's3-prefix', filesystem: { path: '/x' } }] } }, { surprise: 1 }]
+  for (const input of inputs) {
+    const [a, b] = [structuredClone(input), structuredClone(input)]
+    t.equal(compiled(a), generated.validate(b), JSON.stringify(input))
+    t.same(a, b, 'the same defaults filled in')
+    t.same(compiled.errors?.map((e) => [e.keyword, e.instancePath]) ?? null, generated.validate.errors?.map((e) => [e.keyword, e.instancePath]) ?? null, 'the same first error')
+  }
 })
