@@ -137,8 +137,10 @@ t.test('review FILE and review -: the AdmissionReview response on stdout', async
 t.test('review --explain: the decision, its reasons and the decoded patch', async (t) => {
   const run = await cli(['review', '--explain', example('pvc-restore'), ...CONFIG])
   t.equal(run.code, 0)
-  const output = JSON.parse(run.stdout) as ReviewResponse & { explain: { rule: string; decision: string; reasons: string[]; mode: string; patch: Operation[] } }
+  const output = JSON.parse(run.stdout) as ReviewResponse & { explain: { rule: string; decision: string; reasons: string[]; mode: string; patch: Operation[]; catalog: { read: string; note?: string } } }
   t.equal(output.explain.rule, 'pvc-restore')
+  t.equal(output.explain.catalog.read, 'listing', 'says the restic repositories were decided from their listing (no key derivation)')
+  t.match(output.explain.catalog.note, /2 restic repositories were decided from their listing, not decrypted/)
   t.equal(output.explain.decision, 'restore')
   t.equal(output.explain.mode, 'enforce')
   t.match(output.explain.reasons, [/jellyfin-dst has latestImage volsync-jellyfin-dst-dest-20260316081130/])
