@@ -74,13 +74,15 @@ t.test('the decisions use it', async (t) => {
   const decide = async (namespace: string, pvc: string) => {
     const out = new Collect()
     t.equal(await reviewCommand(['--config', config, '--explain', await pvcReview(namespace, pvc)], out), 0)
-    return (JSON.parse(out.text) as { explain: { decision: string; reasons: string[] } }).explain
+    return (JSON.parse(out.text) as { explain: { decision: string; reasons: string[]; catalog: { read: string } } }).explain
   }
   const jellyfin = await decide('media', 'jellyfin')
   t.equal(jellyfin.decision, 'restore', 'a backup and a ready RD (examples/state): restore')
   const sonarr = await decide('media', 'sonarr')
   t.equal(sonarr.decision, 'wait', 'a backup whose RD has not synced yet: wait')
-  t.match(sonarr.reasons[0], /restic backup in source garage \(1 snapshot, newest 2026-03-01T12:00:00\.000Z\) exists for media\/sonarr/)
+  // review decides from the listing (no key derivation): the newest snapshot file's upload time, and says so.
+  t.match(sonarr.reasons[0], /restic backup in source garage \(1 snapshot, newest \d{4}-\d\d-\d\dT[\d:.]+Z\) exists for media\/sonarr/)
+  t.equal(sonarr.catalog.read, 'listing')
   const paperless = await decide('home', 'paperless')
   t.equal(paperless.decision, 'fresh', 'an initialized, empty repository: a new, empty volume')
   const notes = await decide('home', 'notes')

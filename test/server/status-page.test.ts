@@ -175,7 +175,16 @@ async function serve(tt: Teardown, overrides: Record<string, unknown> = {}) {
   const client = new WebhookClient(runtime.webhookUrl, { ca: certs.ca })
   tt.teardown(() => client.close())
   await waitReady(client)
+  await catalogExact(runtime)
   return runtime
+}
+
+/**
+ * Ready comes from the repositories' listing; their exact times (which the missed-restore check compares
+ * creation times with: a checkout's files are newer than the snapshots in them) follow in the background.
+ */
+async function catalogExact(runtime: { readonly store: { readonly current: Snapshot } }): Promise<void> {
+  while (runtime.store.current.catalog.sources.some((s) => s.entries.some((e) => e.exact === false))) await new Promise((resolve) => setTimeout(resolve, 20))
 }
 
 interface Row { readonly decision: string; readonly pvc: string; readonly text: string }
@@ -271,6 +280,7 @@ t.test('the embedded default (examples/state as shipped) shows restore, wait, fr
   const client = new WebhookClient(runtime.webhookUrl, { ca: certs.ca })
   t.teardown(() => client.close())
   await waitReady(client)
+  await catalogExact(runtime)
   const url = `${runtime.metricsUrl}/status`
   const doc = await (await fetch(url, { headers: { accept: 'application/json' } })).json() as { pvcs: { namespace: string; name: string; decision: { outcome: string }; missedRestore: boolean }[]; summary: { ready: boolean; warnings: string[] } }
   t.strictSame(doc.pvcs.map((p) => `${p.namespace}/${p.name} ${p.decision.outcome}${p.missedRestore ? ' missed' : ''}`), [
