@@ -9,6 +9,7 @@ import t, { type Test } from 'tap'
 import { lookupBackup } from '../../src/admission/backup-lookup.ts'
 import { CatalogPoller } from '../../src/catalog/poller.ts'
 import { s3PrefixSource } from '../../src/catalog/s3-prefix-source.ts'
+import type { Refinement } from '../../src/catalog/source.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import type { S3PrefixSourceConfig } from '../../src/config/schema.ts'
 import { ResticKeyCache } from '../../src/restic/key-cache.ts'
@@ -169,4 +170,33 @@ t.test('ResticKeyCache.derive: at most maxDerivations at once, first come first 
   t.equal(most, 2, 'never more than two at once')
   t.equal(keys.derivationsRunning, 0)
   t.throws(() => new ResticKeyCache({ maxDerivations: 0 }), RangeError)
+})
+
+t.test('CatalogPoller and a Refinement: a later publish replaces the results only while the source is live', async (t) => {
+  let refinement: Refinement | undefined
+  const entry = (snapshots: number): CatalogEntry => ({ namespace: 'media', pvc: 'jellyfin', source: 'fake', kind: 'restic', snapshots })
+  const published: CatalogState[] = []
+  const poller = new CatalogPoller([{
+    name: 'fake', type: 'fake',
+    async poll(_signal, given) {
+      refinement = given
+      return { entries: [{ ...entry(3), exact: false }] }
+    },
+  }], (c) => published.push(c), { intervalMs: 60_000, log: silent, now: () => 1000 })
+  await poller.pollAll()
+  t.ok(refinement, 'the server\'s poller gives each poll a Refinement')
+  refinement!.publish({ entries: [entry(3)] })
+  t.equal(published.length, 2, 'published at once')
+  t.same(published[1]!.sources[0]!.entries, [entry(3)])
+  t.equal(published[1]!.sources[0]!.lastSuccess, 1000, 'times unchanged')
+  refinement!.publish({ entries: [entry(3)] })
+  t.equal(published.length, 2, 'an unchanged result publishes nothing')
+  poller.stop()
+  t.ok(refinement!.signal.aborted, 'stopping aborts the background work')
+  refinement!.publish({ entries: [] })
+  t.equal(published.length, 2, 'and a publish after it is ignored')
+
+  const oneShot = new CatalogPoller([{ name: 'fake', type: 'fake', async poll(_signal, given) { refinement = given; return { entries: [] } } }], () => {}, { intervalMs: 60_000, log: silent, refine: false })
+  await oneShot.pollAll()
+  t.equal(refinement, undefined, 'refine: false gives none (one-shot commands read everything first)')
 })
