@@ -1,4 +1,5 @@
-// Issue 12, the end-to-end test: one app's whole life with only this server and (simulated) VolSync.
+// Issue 12, the end-to-end test and its done-when: the seeds' four scenarios (new app, delete and
+// re-add; fresh install, rebuild) with only this server and (simulated) VolSync, no Kyverno.
 // The real runtime (TLS webhook, catalog poller over a directory of per-PVC restic repositories,
 // API-server watch, Lease, backup generator with its repository Secret, pre-warm, guard) runs in this
 // process against the fake API server with RBAC enforced to exactly permissions(config).
@@ -8,7 +9,9 @@
 // with RESTIC_REPOSITORY and RESTIC_PASSWORD from the Secret the RS names, `--host volsync`, the
 // volume's directory as `.` - and the catalog finds that backup. The app is deleted and re-added: its
 // PVC is admitted `wait`, pre-warm's RD is given a latestImage (VolSync's part), the next review says
-// `restore`, and the restored PVC gets its RS only once it binds, with the same schedule.
+// `restore`, and the restored PVC gets its RS only once it binds, with the same schedule. Fresh
+// install: apps running before the server get RSs that run and are backed up; rebuild: a new
+// cluster over the same repositories pre-warms, restores them, and gives them the same schedules.
 import { execFile } from 'node:child_process'
 import { access, constants, mkdir, writeFile } from 'node:fs/promises'
 import { delimiter, join } from 'node:path'
@@ -67,16 +70,19 @@ function secretValues(secret: JsonObject): Record<string, string> {
 
 const RESTIC_SKIP = (await onPath('restic')) ? false : 'restic is not on PATH: install Debian\'s package (apt-get install -y restic; .ci/run does) to run this end-to-end test'
 
-t.test('backup lifecycle: new app, backup by restic, delete and re-add, restore, RS after bind', { skip: RESTIC_SKIP }, async (t) => {
-  const dir = await tempDir(t, 'backup-lifecycle')
-  const repos = join(dir, 'repos')
-  await mkdir(repos, { recursive: true })
-  await writeFile(join(dir, 'password'), PASSWORD)
+type Test = Parameters<NonNullable<Parameters<typeof t.test>[0]>>[0]
+
+/**
+ * A cluster that runs only this server (and VolSync, simulated by the test): a fake API server with the
+ * RBAC of permissions(config) enforced, namespaces volsync-system and media, the shared restic
+ * credentials, and the runtime over the per-PVC repositories in `repos`. Everything stops at t's end.
+ */
+async function startCluster(t: Test, dir: string, repos: string) {
   const certs = await makeCertificates(join(dir, 'certs'))
   const yaml = stringify({
     server: { host: '127.0.0.1', port: 0, metricsHost: '127.0.0.1', metricsPort: 0, tls: { certFile: certs.tlsCert, keyFile: certs.tlsKey } },
     kube: { kubeconfig: join(dir, 'kubeconfig'), namespace: 'volsync-system', leaseDuration: '3s', renewDeadline: '2s', retryPeriod: '200ms', identity: 'replica-a' },
-    catalog: { interval: '1s', sources: [{ name: 'nas', type: 's3-prefix', filesystem: { path: repos }, resticPasswordFile: join(dir, 'password') }] },
+    catalog: { interval: '1s', sources: [{ name: 'nas', type: 's3-prefix', filesystem: { path: repos }, resticPasswordFile: join(repos, '..', 'password') }] },
     prewarm: { template: { restic: { repository: '{{pvc}}-restic-secret', capacity: '1Gi', accessModes: ['ReadWriteOnce'] } } },
     backup: {
       enabled: true,
@@ -102,18 +108,17 @@ t.test('backup lifecycle: new app, backup by restic, delete and re-add, restore,
   const runtime = await startTestRuntime(t, { yaml })
   const client = new WebhookClient(runtime.webhookUrl, { ca: certs.ca })
   t.teardown(() => client.close())
+  await eventually('the cluster state to sync', async () => (runtime.store.current.cluster.synced ? true : undefined), WAIT_MS)
 
-  const rs = (name: string) => fake.get('replicationsources', 'media', name)
-  const rd = (name: string) => fake.get('replicationdestinations', 'media', name)
-  /** The API server's part of a create: the webhook's patch applied, then stored with a uid and status. */
+  /** The API server's part of a create: the webhook's patch applied, then stored with a uid, creation time and status. */
   const admit = async (object: JsonObject, uid: string, status: JsonObject, created = new Date().toISOString()) => {
     const { review } = await client.review('/mutate', pvcReview(object, `review-${uid}`))
-    t.equal(review.response.allowed, true)
+    if (review.response.allowed !== true) throw new Error(`the webhook denied ${uid}: ${JSON.stringify(review.response)}`)
     const admitted = applyPatchTo(structuredClone(object), decodePatch(review)) as JsonObject
     const decision = ((field(admitted, 'metadata.annotations') ?? {}) as Record<string, string>)[DECISION]
     return { review, decision, admitted: { ...admitted, metadata: { ...(admitted.metadata as JsonObject), uid, creationTimestamp: created }, status } }
   }
-  /** A person's delete (test side: RBAC is the server's, lifted for this one request). */
+  /** A person's write (test side: RBAC is the server's, lifted for this one request). */
   const asAdmin = async (write: () => Promise<unknown>) => {
     fake.enforceRbac(undefined)
     try {
@@ -122,10 +127,46 @@ t.test('backup lifecycle: new app, backup by restic, delete and re-add, restore,
       fake.enforceRbac(rules)
     }
   }
+  /** VolSync's restic mover for an RS: its Secret's RESTIC_REPOSITORY and RESTIC_PASSWORD, init if needed, `restic backup --host volsync .` in the volume. */
+  const mover = async (source: JsonObject, volume: string) => {
+    const secret = await eventually(`the repository Secret of RS ${String(field(source, 'metadata.name'))}`, async () => fake.get('secrets', 'media', String(field(source, 'spec.restic.repository'))), WAIT_MS)
+    const values = secretValues(secret)
+    const env = { HOME: dir, PATH: process.env.PATH ?? '', RESTIC_REPOSITORY: values.RESTIC_REPOSITORY ?? '', RESTIC_PASSWORD: values.RESTIC_PASSWORD ?? '' }
+    const initialized = await run('restic', ['--no-cache', 'cat', 'config'], { env }).then(() => true, () => false)
+    if (!initialized) await run('restic', ['--no-cache', '--quiet', 'init'], { cwd: volume, env })
+    await run('restic', ['--no-cache', '--quiet', 'backup', '--host', 'volsync', '.'], { cwd: volume, env })
+    return values
+  }
+  const rs = (name: string) => fake.get('replicationsources', 'media', name)
+  const rd = (name: string) => fake.get('replicationdestinations', 'media', name)
+  /** A catalog entry for media/<pvc> read exactly (not from the listing) with at least one snapshot. */
+  const backupOf = (pvc: string) => eventually(`the catalog to read media/${pvc} with its snapshot`, async () =>
+    runtime.store.current.catalog.byPvc.get(`media/${pvc}`)?.find((e) => e.exact !== false && (e.snapshots ?? 0) >= 1), WAIT_MS)
+  /** VolSync's part of a restore: the RD's Job ran, and its status shows the image. */
+  const synced = async (destination: JsonObject) => {
+    fake.seed({ ...destination, status: { lastManualSync: field(destination, 'spec.trigger.manual'), latestImage: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: `volsync-${String(field(destination, 'metadata.name'))}-dest-1` } } })
+    await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get(`media/${String(field(destination, 'metadata.name'))}`)?.latestImage ? true : undefined), WAIT_MS)
+  }
+  return { fake, runtime, rules, admit, asAdmin, mover, rs, rd, backupOf, synced }
+}
+
+/** Writes a small volume's files into dir/<name>, for the mover to back up. */
+async function volume(dir: string, name: string): Promise<string> {
+  const path = join(dir, 'volumes', name)
+  await mkdir(path, { recursive: true })
+  await writeFile(join(path, 'app.db'), `${name}'s data`)
+  return path
+}
+
+t.test('new app, then delete and re-add: backed up by restic, restored, its RS only after it binds', { skip: RESTIC_SKIP }, async (t) => {
+  const dir = await tempDir(t, 'backup-lifecycle')
+  const repos = join(dir, 'repos')
+  await mkdir(repos, { recursive: true })
+  await writeFile(join(dir, 'password'), PASSWORD)
+  const { fake, runtime, rules, admit, asAdmin, mover, rs, rd, backupOf, synced } = await startCluster(t, dir, repos)
 
   let schedule: unknown
   await t.test('a new app gets a ReplicationSource and its repository Secret, and the mover backs it up with restic', async (t) => {
-    await eventually('the cluster state to sync', async () => (runtime.store.current.cluster.synced ? true : undefined), WAIT_MS)
     const { decision, admitted } = await admit(pvcObject('app'), 'uid-app-1', { phase: 'Bound' }, new Date(Date.now() - 60_000).toISOString())
     t.equal(decision, 'fresh', 'no backup yet')
     t.equal(field(admitted, 'spec.dataSourceRef'), undefined)
@@ -137,23 +178,14 @@ t.test('backup lifecycle: new app, backup by restic, delete and re-add, restore,
     t.equal(field(source, 'spec.paused'), undefined, 'a fresh app\'s RS runs')
     t.equal(field(source, 'spec.restic.repository'), 'app-restic-secret')
 
-    // The mover: RESTIC_REPOSITORY and RESTIC_PASSWORD from the Secret its RS names (VolSync's
-    // secretKeyRefs), then entry.sh's init-if-needed and `restic backup --host volsync .` in /data.
-    const secret = await eventually('the app\'s repository Secret', async () => fake.get('secrets', 'media', String(field(source, 'spec.restic.repository'))), WAIT_MS)
-    const env = secretValues(secret)
+    // The mover runs: the repository and password from the Secret the RS names (VolSync's secretKeyRefs).
+    const env = await mover(source, await volume(dir, 'app'))
     t.equal(env.RESTIC_REPOSITORY, join(repos, 'media', 'app'), 'the per-PVC repository')
     t.equal(env.RESTIC_PASSWORD, PASSWORD, 'copied from the shared Secret')
-    const data = join(dir, 'volume')
-    await mkdir(data, { recursive: true })
-    await writeFile(join(data, 'library.db'), 'the app\'s data')
-    const mover = { HOME: dir, PATH: process.env.PATH ?? '', RESTIC_REPOSITORY: env.RESTIC_REPOSITORY ?? '', RESTIC_PASSWORD: env.RESTIC_PASSWORD ?? '' }
-    await run('restic', ['--no-cache', '--quiet', 'init'], { cwd: data, env: mover })
-    await run('restic', ['--no-cache', '--quiet', 'backup', '--host', 'volsync', '.'], { cwd: data, env: mover })
   })
 
   await t.test('the catalog finds the backup the mover wrote', async (t) => {
-    const entry = await eventually('the catalog to read media/app with its snapshot', async () =>
-      runtime.store.current.catalog.byPvc.get('media/app')?.find((e) => e.exact !== false && (e.snapshots ?? 0) >= 1), WAIT_MS)
+    const entry = await backupOf('app')
     t.equal(entry.kind, 'restic')
     t.equal(entry.snapshots, 1)
     t.equal(entry.source, 'nas')
@@ -175,9 +207,7 @@ t.test('backup lifecycle: new app, backup by restic, delete and re-add, restore,
     t.equal(field(destination, 'spec.restic.copyMethod'), 'Snapshot')
     t.match(field(destination, 'spec.trigger.manual'), /^prewarm-\d+$/)
 
-    // VolSync's part: the restore Job ran and the RD shows its image.
-    fake.seed({ ...destination, status: { lastManualSync: field(destination, 'spec.trigger.manual'), latestImage: { apiGroup: 'snapshot.storage.k8s.io', kind: 'VolumeSnapshot', name: 'volsync-app-dst-dest-1' } } })
-    await eventually('the synced RD to reach the snapshot', async () => (runtime.store.current.cluster.replicationDestinations.get('media/app-dst')?.latestImage ? true : undefined), WAIT_MS)
+    await synced(destination)
     const restoring = await admit(pvcObject('app'), 'uid-app-2', { phase: 'Pending' })
     t.equal(restoring.decision, 'restore')
     t.same(field(restoring.admitted, 'spec.dataSourceRef'), { apiGroup: 'volsync.backube', kind: 'ReplicationDestination', name: 'app-dst' })
@@ -202,5 +232,56 @@ t.test('backup lifecycle: new app, backup by restic, delete and re-add, restore,
   await t.test('nothing the server did was forbidden by the RBAC of permissions(config)', async (t) => {
     t.strictSame(fake.forbidden.map(describeRequest), [])
     t.ok(fake.requests.some((r) => r.status !== undefined && r.status < 300 && r.method === 'PATCH' && r.path.includes('/replicationsources/')), 'the generator did write RSs (so the check saw its writes)')
+  })
+})
+
+t.test('fresh install, then a cluster rebuild: the apps\' backups are made, found, and restored in the new cluster with the same schedules', { skip: RESTIC_SKIP }, async (t) => {
+  const dir = await tempDir(t, 'backup-rebuild')
+  const repos = join(dir, 'repos')
+  await mkdir(repos, { recursive: true })
+  await writeFile(join(dir, 'password'), PASSWORD)
+  const apps = ['sonarr', 'radarr']
+  const schedules = new Map<string, unknown>()
+
+  await t.test('fresh install: apps running before the server get RSs that run, the mover backs them up, the catalog finds them', async (t) => {
+    const cluster = await startCluster(t, join(dir, 'old'), repos)
+    // Bound long ago, before the server was installed, with no backup anywhere.
+    for (const app of apps) cluster.fake.seed({ ...pvcObject(app), metadata: { ...(pvcObject(app).metadata as JsonObject), uid: `uid-old-${app}`, creationTimestamp: '2026-01-01T00:00:00Z' }, status: { phase: 'Bound' } })
+    for (const app of apps) {
+      const source = await eventually(`${app}'s RS`, async () => cluster.rs(app), WAIT_MS)
+      t.equal(field(source, 'spec.paused'), undefined, `${app}: no backup, not a missed restore: it runs`)
+      t.match(field(source, 'spec.trigger.schedule'), /^\d{1,2} \* \* \* \*$/)
+      schedules.set(app, field(source, 'spec.trigger.schedule'))
+      await cluster.mover(source, await volume(dir, app))
+    }
+    for (const app of apps) t.equal((await cluster.backupOf(app)).snapshots, 1, `${app}'s backup found`)
+    t.strictSame(cluster.fake.forbidden.map(describeRequest), [], 'nothing forbidden')
+  })
+
+  await t.test('rebuild: a new cluster, the same repositories: pre-warm, restore, RSs after binding with the same schedules', async (t) => {
+    const cluster = await startCluster(t, join(dir, 'new'), repos)
+    const destinations = await Promise.all(apps.map((app) => eventually(`pre-warm's RD for ${app}`, async () => cluster.rd(`${app}-dst`), WAIT_MS)))
+    for (const destination of destinations) await cluster.synced(destination)
+    const restoring = []
+    for (const app of apps) {
+      const admitted = await cluster.admit(pvcObject(app), `uid-new-${app}`, { phase: 'Pending' })
+      t.equal(admitted.decision, 'restore', `${app} is restored`)
+      t.equal(field(admitted.admitted, 'spec.dataSourceRef.name'), `${app}-dst`)
+      cluster.fake.seed(admitted.admitted)
+      restoring.push(admitted.admitted)
+    }
+    // A new app stored after them: its RS proves a pass saw the populating PVCs (see above).
+    const fresh = await cluster.admit(pvcObject('bazarr'), 'uid-new-bazarr', { phase: 'Bound' })
+    t.equal(fresh.decision, 'fresh', 'an app without a backup starts empty')
+    cluster.fake.seed(fresh.admitted)
+    await eventually('the new app\'s RS', async () => cluster.rs('bazarr'), WAIT_MS)
+    for (const app of apps) t.equal(cluster.rs(app), undefined, `no RS for ${app} while its restore populates`)
+    for (const object of restoring) cluster.fake.seed({ ...object, status: { phase: 'Bound' } })
+    for (const app of apps) {
+      const source = await eventually(`${app}'s RS once it binds`, async () => cluster.rs(app), WAIT_MS)
+      t.equal(field(source, 'spec.trigger.schedule'), schedules.get(app), `${app}: the same schedule as in the old cluster`)
+      t.equal(field(source, 'spec.paused'), undefined)
+    }
+    t.strictSame(cluster.fake.forbidden.map(describeRequest), [], 'nothing forbidden')
   })
 })
