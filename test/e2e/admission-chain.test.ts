@@ -10,7 +10,7 @@
 // server is back, then creates it restored. First, the chain itself against a stub webhook.
 import { createServer, type Server } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { readFile, writeFile } from 'node:fs/promises'
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { parse, stringify } from 'yaml'
@@ -162,12 +162,7 @@ async function cluster(t: Test, rendered: Rendered) {
   t.teardown(() => fake.close())
   fake.seed(namespace(RELEASE_NAMESPACE), namespace('kube-system'), namespace('media'), ...rendered.webhookConfigurations)
   const kubeconfig = join(await tempDir(t, 'kubeconfig'), 'kubeconfig')
-  await writeFile(kubeconfig, stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-    clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'fake', user: { token: 'fake-token' } }],
-    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-  }))
+  await fake.writeKubeconfig(kubeconfig)
 
   /** The rendered config on loopback ports with this identity; resolves once /readyz is 200 through the caBundle. */
   const startServer = async (identity: string): Promise<Runtime> => {

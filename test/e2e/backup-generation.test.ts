@@ -3,7 +3,6 @@
 // exactly permissions(config), through the real @kubernetes/client-node. A fresh app gets its RS; a
 // restored app's RS comes only once its PVC binds; a missed restore's RS is created paused; a user's
 // RS is never written; a deleted RS comes back; nothing the server does is forbidden.
-import { writeFile } from 'node:fs/promises'
 import { CustomObjectsApi } from '@kubernetes/client-node'
 import { join } from 'node:path'
 import t from 'tap'
@@ -46,12 +45,7 @@ t.test('backup generation with RBAC enforced', async (t) => {
     pvc('mine'),
     { apiVersion: 'volsync.backube/v1alpha1', kind: 'ReplicationSource', metadata: { name: 'mine', namespace: 'media' }, spec: { sourcePVC: 'mine', trigger: { schedule: '0 0 * * *' } } },
   )
-  await writeFile(join(dir, 'kubeconfig'), stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-    clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'fake', user: { token: 'fake-token' } }],
-    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-  }))
+  await fake.writeKubeconfig(join(dir, 'kubeconfig'))
   const runtime = await startTestRuntime(t, { yaml })
   const rs = (name: string) => fake.get('replicationsources', 'media', name)
 

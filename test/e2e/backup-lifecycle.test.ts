@@ -99,12 +99,7 @@ async function startCluster(t: Test, dir: string, repos: string) {
     apiVersion: 'v1', kind: 'Secret', metadata: { name: 'restic-credentials', namespace: 'volsync-system' },
     data: { RESTIC_PASSWORD: Buffer.from(PASSWORD).toString('base64') },
   })
-  await writeFile(join(dir, 'kubeconfig'), stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-    clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'fake', user: { token: 'fake-token' } }],
-    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-  }))
+  await fake.writeKubeconfig(join(dir, 'kubeconfig'))
   const runtime = await startTestRuntime(t, { yaml })
   const client = new WebhookClient(runtime.webhookUrl, { ca: certs.ca })
   t.teardown(() => client.close())
@@ -163,7 +158,7 @@ t.test('new app, then delete and re-add: backed up by restic, restored, its RS o
   const repos = join(dir, 'repos')
   await mkdir(repos, { recursive: true })
   await writeFile(join(dir, 'password'), PASSWORD)
-  const { fake, runtime, rules, admit, asAdmin, mover, rs, rd, backupOf, synced } = await startCluster(t, dir, repos)
+  const { fake, runtime, admit, asAdmin, mover, rs, rd, backupOf, synced } = await startCluster(t, dir, repos)
 
   let schedule: unknown
   await t.test('a new app gets a ReplicationSource and its repository Secret, and the mover backs it up with restic', async (t) => {

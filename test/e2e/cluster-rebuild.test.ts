@@ -78,14 +78,7 @@ async function rebuild(t: Test, variant: Variant): Promise<void> {
     apiVersion: 'volsync.backube/v1alpha1', kind: 'ReplicationSource',
     metadata: { name: 'jellyfin-cache', namespace: 'media' }, spec: { sourcePVC: 'jellyfin-cache', restic: { repository: 'x' } },
   })
-  // A kubeconfig file as kubectl writes it, pointing at the fake.
-  await writeFile(join(dir, 'kubeconfig'), stringify({
-    apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-    // client-node refuses plain HTTP unless TLS verification is off; the fake speaks HTTP.
-    clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-    users: [{ name: 'fake', user: { token: 'fake-token' } }],
-    contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-  }))
+  await fake.writeKubeconfig(join(dir, 'kubeconfig'))
   const runtime = await startTestRuntime(t, { yaml })
   const ca = certs?.ca ?? Buffer.from(await eventually('the caBundle the leader wrote', async () => {
     const webhooks = field(fake.get('mutatingwebhookconfigurations', '', 'volsync-autorestore')!, 'webhooks') as Array<{ clientConfig: { caBundle?: string } }>

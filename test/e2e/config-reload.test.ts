@@ -43,12 +43,7 @@ fake.seed(
   pvc('grafana', { tier: 'gold' }),
   { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'jellyfin-volsync', namespace: 'media' }, stringData: { RESTIC_PASSWORD: 'x' } },
 )
-await writeFile(join(dir, 'kubeconfig'), stringify({
-  apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-  clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-  users: [{ name: 'fake', user: { token: 'fake-token' } }],
-  contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-}))
+await fake.writeKubeconfig(join(dir, 'kubeconfig'))
 
 interface Knobs {
   interval: string

@@ -2,7 +2,6 @@
 // and serving certificate Secret, writes the CA bundle into the webhook configurations, and the
 // webhook serves that certificate, which a client trusting only the bundle accepts for the
 // Service's DNS name.
-import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import t from 'tap'
 import { stringify } from 'yaml'
@@ -21,12 +20,7 @@ fake.seed(
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: 'volsync-autorestore' }, webhooks: [webhook('pvc.volsync-autorestore.io')] },
   { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'ValidatingWebhookConfiguration', metadata: { name: 'volsync-autorestore' }, webhooks: [webhook('validate.volsync-autorestore.io')] },
 )
-await writeFile(join(dir, 'kubeconfig'), stringify({
-  apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
-  clusters: [{ name: 'fake', cluster: { server: fake.url, 'insecure-skip-tls-verify': true } }],
-  users: [{ name: 'fake', user: { token: 'fake-token' } }],
-  contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
-}))
+await fake.writeKubeconfig(join(dir, 'kubeconfig'))
 
 t.test('the webhook serves the certificate it keeps in its Secret, trusted through the caBundle it wrote', async (t) => {
   const runtime = await startTestRuntime(t, {

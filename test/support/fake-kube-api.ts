@@ -18,6 +18,8 @@ import { DEFAULT_RBAC_USER, forbiddenError, rbacAllows, requestAttributes, type 
 import { ApiError, badRequest, methodNotAllowed, notFound, unprocessable } from './fake-kube-api/status.ts'
 import { ObjectStore } from './fake-kube-api/store.ts'
 import { openWatch, type WatchConnection } from './fake-kube-api/watch.ts'
+import { writeFile } from 'node:fs/promises'
+import { stringify } from 'yaml'
 
 export type { JsonObject } from './fake-kube-api/json.ts'
 export { RESOURCES, resourceKey, type ResourceDef } from './fake-kube-api/resources.ts'
@@ -147,6 +149,21 @@ export class FakeKubeApi {
       contexts: [{ name: 'fake', cluster: 'fake', user: 'fake', namespace: 'default' }],
       currentContext: 'fake',
     }
+  }
+
+  /**
+   * Writes a kubeconfig file as kubectl writes it, pointing at this fake, for a server started with
+   * `kube.kubeconfig`. TLS verification is off because the fake speaks plain HTTP, which client-node
+   * refuses otherwise. Returns `file`.
+   */
+  async writeKubeconfig(file: string): Promise<string> {
+    await writeFile(file, stringify({
+      apiVersion: 'v1', kind: 'Config', 'current-context': 'fake',
+      clusters: [{ name: 'fake', cluster: { server: this.url, 'insecure-skip-tls-verify': true } }],
+      users: [{ name: 'fake', user: { token: 'fake-token' } }],
+      contexts: [{ name: 'fake', context: { cluster: 'fake', user: 'fake' } }],
+    }))
+    return file
   }
 
   kubeConfig(): KubeConfig {
