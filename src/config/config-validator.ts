@@ -4,7 +4,6 @@
 // from this very schema and these options (a hash says so). When the schema changed since, the
 // schema is compiled at run time as before: a stale file costs time, never a wrong answer. Neither
 // ajv nor TypeBox is loaded when the generated file is current.
-import { createRequire } from 'node:module'
 import type { ValidateFunction } from 'ajv'
 import { AJV_OPTIONS, configSchemaHash } from './config-schema-hash.ts'
 import type { Config } from './schema.ts'
@@ -14,7 +13,7 @@ import * as generated from './config-validator.generated.js'
  * The validator of Config: the generated one when its hash matches the schema, else compiled now.
  * It fills in defaults in the object it validates (useDefaults) and sets `errors` like ajv's.
  */
-export function configValidator(): ValidateFunction<Config> {
+export async function configValidator(): Promise<ValidateFunction<Config>> {
   if (generated.SCHEMA_HASH === configSchemaHash()) return generated.validate as unknown as ValidateFunction<Config>
   return compileConfigValidator()
 }
@@ -23,9 +22,9 @@ export function configValidator(): ValidateFunction<Config> {
  * The validator compiled now from the schema (0.2-0.35 s: ajv and TypeBox loaded, the schema built and
  * compiled): what configValidator falls back to when the generated file is stale.
  */
-export function compileConfigValidator(): ValidateFunction<Config> {
-  const require = createRequire(import.meta.url)
-  const { Ajv } = require('ajv') as typeof import('ajv')
-  const schema = require('./schema.ts') as typeof import('./schema.ts')
+export async function compileConfigValidator(): Promise<ValidateFunction<Config>> {
+  // import(), not require(): a require() of an ES module fails under loaders that do not support it
+  // (tap's TypeScript plugin, in a fresh clone), where import() always works.
+  const [{ Ajv }, schema] = await Promise.all([import('ajv'), import('./schema.ts')])
   return new Ajv(AJV_OPTIONS).compile<Config>(schema.Config)
 }

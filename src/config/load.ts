@@ -15,7 +15,7 @@ export class ConfigError extends Error {
 }
 
 // Generated standalone code while it matches the schema (config-validator.ts): no compile at start.
-const validate = configValidator()
+const validate = await configValidator()
 
 function keyPath(error: ErrorObject): string {
   const base = error.instancePath.replace(/^\//, '').split('/').filter(Boolean)

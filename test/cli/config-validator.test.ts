@@ -11,7 +11,7 @@ import { generatedValidatorSource } from '../../scripts/config-validator.ts'
 t.test('the generated validator is current: run `node_modules/.bin/node scripts/config-validator.ts` after changing the schema', async (t) => {
   t.equal(generated.SCHEMA_HASH, configSchemaHash(), 'made from this schema and these options')
   t.equal(readFileSync(new URL('../../src/config/config-validator.generated.js', import.meta.url), 'utf8'), generatedValidatorSource(), 'byte for byte what the generator writes')
-  t.equal(configValidator(), generated.validate, 'so it is the one used (no compile at start)')
+  t.equal(await configValidator(), generated.validate, 'so it is the one used (no compile at start)')
 })
 
 t.test('validation through it: defaults filled in, errors named by key and said as before', async (t) => {
@@ -25,7 +25,7 @@ t.test('validation through it: defaults filled in, errors named by key and said 
 })
 
 t.test('the fallback for a stale file (the schema compiled at start) judges alike', async (t) => {
-  const compiled = compileConfigValidator()
+  const compiled = await compileConfigValidator()
   const inputs: unknown[] = [{}, { pvc: { whenBackupNotReady: 'later' } }, { catalog: { sources: [{ name: 'a', type: 'nope' }] } }, { catalog: { sources: [{ name: 'a', type: 's3-prefix', filesystem: { path: '/x' } }] } }, { surprise: 1 }]
   for (const input of inputs) {
     const [a, b] = [structuredClone(input), structuredClone(input)]
