@@ -18,7 +18,7 @@ import { CONNECTION_LIMITS } from '../src/server/app.ts'
 import { writeCertificates, type CertificatePaths } from '../src/tls/write-certificates.ts'
 import { BENCH_LOG_LEVEL, LOAD_REVIEW, RESTORE_MARKER, admissionText, benchConfig } from './fixtures.ts'
 import { benchmarkSnapshot, printHandlerTable, runHandlerBench, timerOverhead, type HandlerOptions, type HandlerResult } from './handler.ts'
-import { describeAnswer, killAllServers, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type TargetName, type Usage } from './load.ts'
+import { describeAnswer, killAllServers, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type TargetName, elu } from './load.ts'
 import { fmt, fmtInt, median, pad, padLeft, positive } from './stats.ts'
 
 /** Issue 14's goal: ours against a Fastify TLS server that parses the same review (req/s, and p99). */
@@ -101,12 +101,6 @@ interface LoadSummary {
   /** Decision lines ours wrote during the whole load part (to its log file), and their bytes. */
   readonly logLines: number
   readonly logBytes: number
-}
-
-function elu(before: Usage, after: Usage): number {
-  const active = after.eluActive - before.eluActive
-  const idle = after.eluIdle - before.eluIdle
-  return active + idle > 0 ? active / (active + idle) : Number.NaN
 }
 
 function runLine(m: MeasuredRun): string {

@@ -264,3 +264,10 @@ export function runBench(main: () => Promise<number>): void {
     },
   )
 }
+
+/** The server's event-loop utilisation between two usage answers (0..1; NaN when no time passed). */
+export function elu(before: Usage, after: Usage): number {
+  const active = after.eluActive - before.eluActive
+  const idle = after.eluIdle - before.eluIdle
+  return active + idle > 0 ? active / (active + idle) : Number.NaN
+}

@@ -31,7 +31,8 @@ import { parseConfig } from '../src/config/load.ts'
 import { writeCertificates, type CertificatePaths } from '../src/tls/write-certificates.ts'
 import { KopiaTestWriter } from '../test/support/kopia-writer.ts'
 import { EXAMPLE_CONFIG, EXAMPLE_STATE, LOAD_REVIEW, RESTORE_MARKER, admissionText } from './fixtures.ts'
-import { describeAnswer, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type Usage } from './load.ts'
+import { describeAnswer, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, elu } from './load.ts'
+import { CONNECTION_LIMITS } from '../src/server/app.ts'
 import { secretReview, type FloodMessage, type FloodOptions, type FloodResult } from './secret-flood-client.ts'
 import { fmt, fmtInt, median, pad, padLeft, quantiles, positive } from './stats.ts'
 
@@ -272,12 +273,6 @@ interface MeasuredRun {
   readonly otherCores: number
 }
 
-function elu(before: Usage, after: Usage): number {
-  const active = after.eluActive - before.eluActive
-  const idle = after.eluIdle - before.eluIdle
-  return active + idle > 0 ? active / (active + idle) : Number.NaN
-}
-
 function cannonFailures(run: CannonRun): number {
   return run.non2xx + run.errors + run.timeouts + run.mismatches
 }
@@ -323,7 +318,7 @@ async function measure(bench: Bench, s: Settings, phase: Phase, round: number, p
   const windowStarted = performance.now()
   const sampler = new InFlightSampler(bench.metricsUrl)
   const [run, floodResult] = await Promise.all([
-    runCannon({ url: bench.server.url, body: bench.mutateBody, expectBody: bench.expected, connections: s.connections, pipelining: 1, durationSec: s.durationSec }),
+    runCannon({ url: bench.server.url, body: bench.mutateBody, expectBody: bench.expected, connections: s.connections, pipelining: 1, durationSec: s.durationSec, reconnectEvery: CONNECTION_LIMITS.maxRequestsPerSocket - 1 }),
     flood ? flood.go() : Promise.resolve(null),
   ])
   await sampler.stop()
@@ -396,7 +391,7 @@ async function warmUp(bench: Bench, s: Settings): Promise<void> {
   const validating = (async () => {
     for (let i = 0; i < 100; i++) await post(bench.server.url, '/validate', own, bench.ca)
   })()
-  const warm = await runCannon({ url: bench.server.url, body: bench.mutateBody, expectBody: bench.expected, connections: s.connections, pipelining: 1, durationSec: s.warmupSec })
+  const warm = await runCannon({ url: bench.server.url, body: bench.mutateBody, expectBody: bench.expected, connections: s.connections, pipelining: 1, durationSec: s.warmupSec, reconnectEvery: CONNECTION_LIMITS.maxRequestsPerSocket - 1 })
   await validating
   if (cannonFailures(warm) > 0) console.log(`  warm-up: non-2xx ${warm.non2xx} errors ${warm.errors} timeouts ${warm.timeouts} mismatches ${warm.mismatches}`)
 }

@@ -39,8 +39,8 @@ function send(message: ChildMessage): void {
 const BODY_LIMIT = 8 * 1024 * 1024
 const KEEP_ALIVE_TIMEOUT = 75_000
 
-async function startNoop(certFile: string, keyFile: string, responseFile: string, contentType: string): Promise<{ url: string; close(): Promise<void> }> {
-  const response = readFileSync(responseFile)
+/** A Fastify TLS server with the webhook's certificate, keep-alive, body limit and string bodies; logger off. */
+function bareTlsApp(certFile: string, keyFile: string) {
   const app = fastify({
     logger: false,
     logController: new LogController({ disableRequestLogging: true }),
@@ -50,6 +50,12 @@ async function startNoop(certFile: string, keyFile: string, responseFile: string
   })
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+  return app
+}
+
+async function startNoop(certFile: string, keyFile: string, responseFile: string, contentType: string): Promise<{ url: string; close(): Promise<void> }> {
+  const response = readFileSync(responseFile)
+  const app = bareTlsApp(certFile, keyFile)
   app.post('/mutate', async (_request, reply) => reply.type(contentType).send(response))
   await app.listen({ host: '127.0.0.1', port: 0 })
   const address = app.server.address() as AddressInfo
@@ -62,15 +68,7 @@ interface MinimalReview {
 }
 
 async function startReference(certFile: string, keyFile: string): Promise<{ url: string; close(): Promise<void> }> {
-  const app = fastify({
-    logger: false,
-    logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: BODY_LIMIT,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT,
-    https: { key: readFileSync(keyFile, 'utf8'), cert: readFileSync(certFile, 'utf8'), minVersion: 'TLSv1.2' },
-  })
-  app.removeAllContentTypeParsers()
-  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
+  const app = bareTlsApp(certFile, keyFile)
   app.post('/mutate', async (request, reply) => {
     const review = JSON.parse(typeof request.body === 'string' ? request.body : '') as MinimalReview
     const uid = typeof review.request?.uid === 'string' ? review.request.uid : ''

@@ -14,7 +14,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import tls from 'node:tls'
 import { createCertificateAuthority, createServingCertificate, type PemPair } from '../src/tls/certificate-authority.ts'
 import { exampleConfigYaml, exampleText, NAMESPACE, SERVICE, SERVICE_DNS } from '../test/support/live-webhook.ts'
-import { descriptorCount, firstNotReady, KeepAliveLoad, openSlowClients, percentile, spawnServe } from '../test/support/shutdown-trial.ts'
+import { descriptorCount, KeepAliveLoad, openSlowClients, percentile, sigtermUnderLoad, spawnServe } from '../test/support/shutdown-trial.ts'
 
 const CLIENTS = 50
 const HOSTILE = 30
@@ -125,15 +125,7 @@ try {
 
   // SIGTERM with idle and trickling TLS clients open.
   const lingering = await openSlowClients(port, ca.certPem, SLOW_AT_SIGTERM, ['tls-idle', 'tls-headers'])
-  const sigtermAt = Date.now()
-  load.markedAt = sigtermAt
-  server.child.kill('SIGTERM')
-  const probe = firstNotReady(server.webhookUrl, ca.certPem, 100)
-  const notReadyAt = await probe.at
-  probe.stop()
-  await sleep(1000)
-  const result = await load.stop()
-  const exit = await server.exited
+  const { sigtermAt, notReadyAt, result, exit } = await sigtermUnderLoad(server, load, ca.certPem)
   lingering.destroy()
   slow.destroy()
 

@@ -12,6 +12,7 @@ import type { Log } from '../log.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { planBackups, type BackupAction, type BackupEvent } from './backup-plan.ts'
 import { isConflict, type KubeWrites } from './kube-writes.ts'
+import { SerialPasses } from './serial-passes.ts'
 
 /** The field manager of the paused create of a missed restore's RS: spec.paused is recorded as its field, never the generator's. */
 export const PAUSED_CREATE_FIELD_MANAGER = 'volsync-autorestore-guard'
@@ -53,7 +54,7 @@ export class BackupGenerator {
   readonly #options: BackupGeneratorOptions
   /** Event names seen created or existing among the current problems: saves a POST per pass (409 would say the same). */
   readonly #reported = new Set<string>()
-  #running: Promise<void> = Promise.resolve()
+  readonly #passes = new SerialPasses()
 
   constructor(options: BackupGeneratorOptions) {
     this.#options = options
@@ -61,8 +62,7 @@ export class BackupGenerator {
 
   /** One pass while leading; `signal` is the leader's. Passes never overlap; never rejects. */
   run(signal: AbortSignal): Promise<void> {
-    this.#running = this.#running.then(() => this.#pass(signal), () => this.#pass(signal))
-    return this.#running
+    return this.#passes.run(() => this.#pass(signal))
   }
 
   async #pass(signal: AbortSignal): Promise<void> {

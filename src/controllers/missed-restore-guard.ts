@@ -17,6 +17,7 @@ import type { PvcInfo, ReplicationSourceInfo } from '../state/cluster-state.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { KubeWrites } from './kube-writes.ts'
 import { findMissedRestores, type MissedRestore } from './missed-restores.ts'
+import { SerialPasses } from './serial-passes.ts'
 
 /** On a ReplicationSource the guard paused: why, and what a person does about it. */
 export const PAUSED_ANNOTATION = 'volsync-autorestore.io/paused'
@@ -99,7 +100,7 @@ export class MissedRestoreGuard {
    * answers 409 and nothing is reported twice.
    */
   readonly #reported = new Set<string>()
-  #running: Promise<void> = Promise.resolve()
+  readonly #passes = new SerialPasses()
 
   constructor(options: GuardOptions) {
     this.#options = options
@@ -107,8 +108,7 @@ export class MissedRestoreGuard {
 
   /** One pass while leading; `signal` is the leader's (checked before every write). Passes never overlap. */
   run(signal: AbortSignal): Promise<void> {
-    this.#running = this.#running.then(() => this.#pass(signal), () => this.#pass(signal))
-    return this.#running
+    return this.#passes.run(() => this.#pass(signal))
   }
 
   async #pass(signal: AbortSignal): Promise<void> {

@@ -7,6 +7,7 @@ import type { Log } from '../log.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { KubeWrites } from './kube-writes.ts'
 import { DEFAULT_RETRIGGER_AFTER_MS, planPrewarm, type PrewarmAction } from './prewarm-plan.ts'
+import { SerialPasses } from './serial-passes.ts'
 
 export interface PrewarmOptions {
   readonly writes: KubeWrites
@@ -29,7 +30,7 @@ export class PrewarmController {
   readonly #options: PrewarmOptions
   #leading: AbortSignal | undefined
   #timer: NodeJS.Timeout | undefined
-  #running: Promise<void> = Promise.resolve()
+  readonly #passes = new SerialPasses()
 
   constructor(options: PrewarmOptions) {
     this.#options = options
@@ -68,8 +69,7 @@ export class PrewarmController {
 
   /** One pass; passes never overlap. */
   run(only?: { namespace: string; pvc: string }): Promise<void> {
-    this.#running = this.#running.then(() => this.#pass(only), () => this.#pass(only))
-    return this.#running
+    return this.#passes.run(() => this.#pass(only))
   }
 
   async #pass(only: { namespace: string; pvc: string } | undefined): Promise<void> {

@@ -6,10 +6,9 @@
 // with code 0 by the deadline, with the trickling clients closed by the server.
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { setTimeout as sleep } from 'node:timers/promises'
 import t from 'tap'
 import { eventually, exampleConfigYaml, exampleText, makeCertificates, portOf, tempDir, WebhookClient } from '../support/live-webhook.ts'
-import { descriptorCount, firstNotReady, KeepAliveLoad, openSlowClients, spawnServe } from '../support/shutdown-trial.ts'
+import { descriptorCount, KeepAliveLoad, openSlowClients, sigtermUnderLoad, spawnServe } from '../support/shutdown-trial.ts'
 
 const DRAIN = '3s'
 const TIMEOUT = '8s'
@@ -32,15 +31,7 @@ t.test('SIGTERM under load: 0 failed requests of 50 keep-alive clients, idle and
   await eventually('200 reviews answered under load', async () => (load.result.ok >= 200 ? true : undefined), 20_000)
   const descriptorsBefore = descriptorCount(server.pid)
 
-  const sigtermAt = Date.now()
-  load.markedAt = sigtermAt
-  server.child.kill('SIGTERM')
-  const probe = firstNotReady(server.webhookUrl, certs.ca, 100)
-  const notReadyAt = await probe.at
-  probe.stop()
-  await sleep(1000)
-  const result = await load.stop()
-  const exit = await server.exited
+  const { sigtermAt, notReadyAt, result, exit } = await sigtermUnderLoad(server, load, certs.ca)
 
   t.strictSame(result.failures, {}, 'not one request failed (no refusal, no reset)')
   t.ok(result.okAfterMark > 0, `answered during the drain too (${result.okAfterMark} after SIGTERM, ${result.ok} in all)`)

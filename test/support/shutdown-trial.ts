@@ -223,3 +223,21 @@ export function percentile(values: readonly number[], p: number): number {
   const sorted = [...values].sort((a, b) => a - b)
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))] ?? Number.NaN
 }
+
+/**
+ * SIGTERM to `server` while `load` runs: the time it was sent, when /readyz first answered 503
+ * (probed every 100 ms), the load's result 1 s after that, and how the process exited. Waits for
+ * the exit (bounded by spawnServe's kill timer).
+ */
+export async function sigtermUnderLoad(server: ServeProcess, load: KeepAliveLoad, ca: string): Promise<{ sigtermAt: number; notReadyAt: number; result: LoadResult; exit: Awaited<ServeProcess['exited']> }> {
+  const sigtermAt = Date.now()
+  load.markedAt = sigtermAt
+  server.child.kill('SIGTERM')
+  const probe = firstNotReady(server.webhookUrl, ca, 100)
+  const notReadyAt = await probe.at
+  probe.stop()
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  const result = await load.stop()
+  const exit = await server.exited
+  return { sigtermAt, notReadyAt, result, exit }
+}
