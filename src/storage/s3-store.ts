@@ -122,6 +122,7 @@ export class S3BlobStore implements BlobStore {
         Prefix: root + prefix,
         ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
         ...(options.startAfter !== undefined ? { StartAfter: root + options.startAfter } : {}),
+        ...(options.maxKeys !== undefined ? { MaxKeys: options.maxKeys } : {}),
         ...(options.continuation !== undefined ? { ContinuationToken: options.continuation } : {}),
       }), { abortSignal: this.#signal(options.signal) })
       const blobs: BlobInfo[] = (answer.Contents ?? []).flatMap((o) => (o.Key === undefined || !o.Key.startsWith(root)
