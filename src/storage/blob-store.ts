@@ -15,6 +15,8 @@ export interface ListOptions {
   readonly delimiter?: '/'
   /** Only keys strictly greater than this (byte order). */
   readonly startAfter?: string
+  /** At most this many keys and prefixes in the page (S3's MaxKeys; S3 caps it at 1,000, its default). */
+  readonly maxKeys?: number
   readonly signal?: AbortSignal
 }
 

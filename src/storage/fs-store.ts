@@ -9,6 +9,15 @@ function errorCode(error: unknown): string | undefined {
   return typeof error === 'object' && error !== null && 'code' in error && typeof error.code === 'string' ? error.code : undefined
 }
 
+/** The first `maxKeys` keys and prefixes of a page in byte order, as S3 cuts a page, with the next token when cut. */
+function firstKeys(page: { blobs: BlobInfo[]; prefixes: string[] }, maxKeys: number): BlobPage {
+  if (page.blobs.length + page.prefixes.length <= maxKeys) return page
+  const names = [...page.blobs.map((b) => b.key), ...page.prefixes].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0)).slice(0, maxKeys)
+  const last = names.at(-1)
+  const within = (key: string) => last !== undefined && key <= last
+  return { blobs: page.blobs.filter((b) => within(b.key)), prefixes: page.prefixes.filter(within), ...(last !== undefined ? { next: last } : {}) }
+}
+
 /**
  * A directory as a BlobStore: keys are '/'-separated paths below `root` (absolute keys and `.`/`..` parts
  * are rejected with BlobStoreError, so a key never leaves it). Reads only; ENOENT/ENOTDIR become
@@ -46,12 +55,15 @@ export class FsBlobStore implements BlobStore {
     const blobs: BlobInfo[] = []
     const prefixes: string[] = []
     await this.#walk(dirKey, namePrefix, options.delimiter === '/', blobs, prefixes, options.signal)
-    const after = options.startAfter
+    // The continuation token is the last key or prefix of the previous page, as StartAfter.
+    const after = options.continuation ?? options.startAfter
     const keep = (key: string) => after === undefined || key > after
-    return {
-      blobs: blobs.filter((b) => keep(b.key)).sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)),
-      prefixes: prefixes.filter(keep).sort(),
+    const byKey = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+    const page = {
+      blobs: blobs.filter((b) => keep(b.key)).sort((a, b) => byKey(a.key, b.key)),
+      prefixes: prefixes.filter(keep).sort(byKey),
     }
+    return options.maxKeys === undefined ? page : firstKeys(page, options.maxKeys)
   }
 
   async #walk(dirKey: string, namePrefix: string, rollUp: boolean, blobs: BlobInfo[], prefixes: string[], signal: AbortSignal | undefined): Promise<void> {
