@@ -9,20 +9,19 @@ import type { S3PrefixSourceConfig } from '../config/schema.ts'
 import { readSecretFile } from '../config/secret-file.ts'
 import { KopiaError } from '../kopia/errors.ts'
 import { ResticError } from '../restic/errors.ts'
-import { isStorageId } from '../restic/files.ts'
 import type { ResticKeyCache } from '../restic/key-cache.ts'
 import { ResticRepository } from '../restic/repository.ts'
 import type { CatalogDiagnostic, CatalogEntry, OpenedRepository, SourcePoll } from '../state/catalog-state.ts'
-import { type BlobInfo, type BlobStore, listAll } from '../storage/blob-store.ts'
+import type { BlobInfo, BlobStore } from '../storage/blob-store.ts'
 import { catalogEntry, type SnapshotSummary } from './catalog-entry.ts'
 import type { CatalogSource, Refinement } from './source.ts'
 import { storeFor } from './source-store.ts'
 import { summarizeKopiaSources } from './kopia-summary.ts'
 import { openKopia, type OpenedKopia } from './opened-kopia.ts'
 import { OpenedRepositories } from './opened-repositories.ts'
+import { type LayoutListing, listLayoutPerRepository, type RepositoryListing, scanLayout } from './repository-listing.ts'
+import { KOPIA_FORMAT_BLOB } from './repository-scan.ts'
 import { summarizeResticSnapshots } from './restic-summary.ts'
-
-const KOPIA_FORMAT_BLOB = 'kopia.repository'
 
 interface Found {
   entry?: CatalogEntry
@@ -62,6 +61,16 @@ export interface S3PrefixContext {
    * their listing proves nothing. Entries read this way carry `exact: false`.
    */
   readonly resticFromListing?: boolean
+  /**
+   * How the layout is listed: `scan` (a flat scan of each namespace, a few requests per thousand keys) or
+   * `per-repository` (listings of each repository's snapshots/). Default: `scan` on S3, where a listing
+   * is a request; `per-repository` in a directory, where it is a readdir that never reads the packs.
+   */
+  readonly listing?: 'scan' | 'per-repository'
+  /** MaxKeys of the scan's requests (tests page at a few keys); S3's default, 1,000, when absent. */
+  readonly pageSize?: number
+  /** Told the number of listing requests each poll made (benchmarks). */
+  readonly onListed?: (requests: number) => void
 }
 
 /** A background read's results are published at most this often while more are coming. */
@@ -152,10 +161,10 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     return { found: listingAnswer, unread }
   }
 
-  async function examine(namespace: string, pvc: string, passwords: { restic?: string; kopia?: string }, deferred: boolean, signal: AbortSignal): Promise<Examined> {
+  async function examine(listed: RepositoryListing, passwords: { restic?: string; kopia?: string }, deferred: boolean, signal: AbortSignal): Promise<Examined> {
+    const { namespace, pvc, snapshots } = listed
     const key = `${namespace}/${pvc}`
     const repo = store.sub(`${namespace}/${pvc}/`)
-    const snapshots = (await listAll(repo, 'snapshots/', { delimiter: '/', signal })).blobs.filter((b) => isStorageId(b.key.slice('snapshots/'.length)))
     if (snapshots.length > 0) {
       const password = passwords.restic
       if (password === undefined) return { found: { entry: entry(namespace, pvc, 'restic', listingSummary(snapshots)) } }
@@ -167,9 +176,8 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
       return readOrDefer(deferred, listed, { key, kind: 'restic', password, signature, read: (s) => readRestic(namespace, pvc, repo, snapshots, password, s) }, signal)
     }
     openedRestic.forget(key)
-    // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
-    const marker = await repo.listPage('k', { delimiter: '/', signal })
-    const format = marker.blobs.find((b) => b.key === KOPIA_FORMAT_BLOB)
+    // A format blob tells a Kopia repository from an initialized restic one.
+    const format = listed.format
     if (format !== undefined) {
       const password = passwords.kopia
       // Without kopiaPasswordFile nothing says whether it holds a snapshot: "unknown", never a backup.
@@ -230,36 +238,40 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     })
   }
 
+  /** A Kopia format blob beside a PVC folder (`<ns>/<pvc>kopia.repository`): the stripped-slash movers' repository. */
+  function prefixWithoutSlash(listing: LayoutListing): CatalogDiagnostic[] {
+    return listing.namespaceBlobs.flatMap((blob) => {
+      const namespace = blob.key.slice(0, blob.key.indexOf('/'))
+      const name = blob.key.slice(namespace.length + 1)
+      if (!name.endsWith(KOPIA_FORMAT_BLOB) || name === KOPIA_FORMAT_BLOB) return []
+      const pvc = name.slice(0, -KOPIA_FORMAT_BLOB.length)
+      const s3 = s3Where(config, `${namespace}/${pvc}`)
+      return [{
+        code: 'kopia-prefix-without-slash', namespace, pvc, location: `${store.location}${namespace}/${pvc}`, ...(s3 ? { s3 } : {}),
+        message: `a Kopia repository sits at ${store.location}${blob.key} (written by a mover that dropped the trailing slash of the prefix, VolSync fork v0.15.43-v0.16.10); current movers look under ${store.location}${namespace}/${pvc}/ and will create a new, empty repository there`,
+      }]
+    })
+  }
+
   async function poll(signal: AbortSignal, refinement?: Refinement): Promise<SourcePoll> {
     const passwords = {
       ...(config.resticPasswordFile !== undefined ? { restic: await readSecretFile(config.resticPasswordFile, 'resticPasswordFile') } : {}),
       ...(config.kopiaPasswordFile !== undefined ? { kopia: await readSecretFile(config.kopiaPasswordFile, 'kopiaPasswordFile') } : {}),
     }
-    const namespaces = (await listAll(store, '', { delimiter: '/', signal })).prefixes.map((p) => p.slice(0, -1))
-    const pvcs: Array<readonly [string, string]> = []
-    const diagnostics: CatalogDiagnostic[] = []
-    await forEachLimit(namespaces, config.concurrency, async (namespace) => {
-      const listing = await listAll(store, `${namespace}/`, { delimiter: '/', signal })
-      for (const p of listing.prefixes) pvcs.push([namespace, p.slice(namespace.length + 1, -1)])
-      for (const blob of listing.blobs) {
-        const name = blob.key.slice(namespace.length + 1)
-        if (!name.endsWith(KOPIA_FORMAT_BLOB) || name === KOPIA_FORMAT_BLOB) continue
-        const pvc = name.slice(0, -KOPIA_FORMAT_BLOB.length)
-        const s3 = s3Where(config, `${namespace}/${pvc}`)
-        diagnostics.push({
-          code: 'kopia-prefix-without-slash', namespace, pvc, location: `${store.location}${namespace}/${pvc}`, ...(s3 ? { s3 } : {}),
-          message: `a Kopia repository sits at ${store.location}${blob.key} (written by a mover that dropped the trailing slash of the prefix, VolSync fork v0.15.43-v0.16.10); current movers look under ${store.location}${namespace}/${pvc}/ and will create a new, empty repository there`,
-        })
-      }
-    }, signal)
-    const examined: Examined[] = new Array(pvcs.length)
-    await forEachLimit(pvcs, config.concurrency, async ([namespace, pvc], i) => {
-      examined[i] = await examine(namespace, pvc, passwords, refinement !== undefined, signal)
+    const listOptions = { concurrency: config.concurrency, signal, ...(context.pageSize !== undefined ? { pageSize: context.pageSize } : {}) }
+    const scan = (context.listing ?? (config.s3 ? 'scan' : 'per-repository')) === 'scan'
+    const { listing, requests } = await (scan ? scanLayout(store, listOptions) : listLayoutPerRepository(store, listOptions))
+    context.onListed?.(requests)
+    const diagnostics = prefixWithoutSlash(listing)
+    const repositories = [...listing.repositories.values()]
+    const examined: Examined[] = new Array(repositories.length)
+    await forEachLimit(repositories, config.concurrency, async (repository, i) => {
+      examined[i] = await examine(repository, passwords, refinement !== undefined, signal)
     }, signal)
     const found = new Map<string, Found>()
     const unread: Unread[] = []
     examined.forEach((e, i) => {
-      const key = `${pvcs[i]![0]}/${pvcs[i]![1]}`
+      const key = `${repositories[i]!.namespace}/${repositories[i]!.pvc}`
       // A background read that finished while this poll listed is newer than its listing-only answer.
       const done = e.unread ? readInBackground.get(key) : undefined
       const fresh = done !== undefined && done.password === e.unread!.password && done.signature === e.unread!.signature

@@ -36,7 +36,7 @@ function* walkInKeyOrder(dir: string, keyPrefix: string, options: Required<Pick<
   } catch {
     return
   }
-  const named = entries.flatMap((d) => {
+  const named = entries.flatMap((d): Array<{ sortKey: string; folder: string | undefined }> => {
     if (d.isDirectory()) return [{ sortKey: `${keyPrefix}${d.name}/`, folder: d.name }]
     if (d.isFile() && d.name.endsWith(OBJECT_SUFFIX)) return [{ sortKey: `${keyPrefix}${d.name.slice(0, -OBJECT_SUFFIX.length)}`, folder: undefined }]
     return []

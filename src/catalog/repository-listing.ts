@@ -1,0 +1,162 @@
+// What a poll of a per-PVC layout learns from listings alone, by one of two ways that give the same
+// answer for the same keys: a flat scan of each namespace in key order (a few requests per thousand
+// keys: S3, where every listing is a request) or one listing per repository (a directory, where a
+// listing is a readdir and a flat walk would stat every pack).
+import { forEachLimit } from '../async/for-each-limit.ts'
+import { isStorageId } from '../restic/files.ts'
+import { type BlobInfo, type BlobStore, listAll } from '../storage/blob-store.ts'
+import { KOPIA_FORMAT_BLOB, placeOf, resumeAfter, SNAPSHOTS_FOLDER } from './repository-scan.ts'
+
+/** One repository folder `<namespace>/<pvc>/` as its listing shows it. */
+export interface RepositoryListing {
+  readonly namespace: string
+  readonly pvc: string
+  /** restic snapshot files directly under `snapshots/` (keys relative to the repository, `snapshots/<id>`), in key order. */
+  readonly snapshots: BlobInfo[]
+  /** The Kopia format blob (key `kopia.repository`); may be absent when `snapshots` is not empty. */
+  format?: BlobInfo
+}
+
+/** Every repository folder of a layout, and the blobs that sit directly in a namespace. */
+export interface LayoutListing {
+  /** By `<namespace>/<pvc>`. A per-repository listing also holds folders without a key (a directory's empty folder). */
+  readonly repositories: Map<string, RepositoryListing>
+  /** `<namespace>/<name>` blobs (keys relative to the layout's root), in key order per namespace. */
+  readonly namespaceBlobs: BlobInfo[]
+}
+
+export interface LayoutListingOptions {
+  /** Namespaces listed at once. */
+  readonly concurrency: number
+  /** MaxKeys of the scan's requests; S3's default (1,000) when absent. */
+  readonly pageSize?: number
+  readonly signal?: AbortSignal
+}
+
+/** `store` with every listPage (of it and of its sub views) counted in `count.requests`. */
+function counted(store: BlobStore, count: { requests: number }): BlobStore {
+  return {
+    location: store.location,
+    listPage: (prefix, options) => {
+      count.requests++
+      return store.listPage(prefix, options)
+    },
+    get: (key, signal) => store.get(key, signal),
+    getRange: (key, offset, length, signal) => store.getRange(key, offset, length, signal),
+    stat: (key, signal) => store.stat(key, signal),
+    sub: (prefix) => counted(store.sub(prefix), count),
+  }
+}
+
+function emptyListing(): LayoutListing {
+  return { repositories: new Map(), namespaceBlobs: [] }
+}
+
+function repositoryIn(listing: LayoutListing, namespace: string, pvc: string): RepositoryListing {
+  const key = `${namespace}/${pvc}`
+  let repository = listing.repositories.get(key)
+  if (repository === undefined) {
+    repository = { namespace, pvc, snapshots: [] }
+    listing.repositories.set(key, repository)
+  }
+  return repository
+}
+
+/** Files one level under `snapshots/` whose name is a storage id: restic's snapshot files. */
+function isSnapshotFile(rest: string): boolean {
+  return rest.startsWith(SNAPSHOTS_FOLDER) && isStorageId(rest.slice(SNAPSHOTS_FOLDER.length))
+}
+
+/** Adds what one listed key tells (a snapshot file, a format blob, a repository, a namespace blob) to `listing`. */
+function record(listing: LayoutListing, blob: BlobInfo): void {
+  const place = placeOf(blob.key)
+  if (place.at === 'root') return
+  if (place.at === 'namespace') {
+    listing.namespaceBlobs.push(blob)
+    return
+  }
+  const repository = repositoryIn(listing, place.namespace, place.pvc)
+  if (isSnapshotFile(place.rest)) repository.snapshots.push({ ...blob, key: place.rest })
+  else if (place.rest === KOPIA_FORMAT_BLOB) repository.format = { ...blob, key: place.rest }
+}
+
+/** The namespaces of a layout: its root's folders. */
+async function namespacesOf(store: BlobStore, signal: AbortSignal | undefined): Promise<string[]> {
+  return (await listAll(store, '', { delimiter: '/', ...(signal ? { signal } : {}) })).prefixes.map((p) => p.slice(0, -1))
+}
+
+/** `listing`'s repositories in key order, so both ways list them alike whatever order namespaces finished in. */
+function sorted(listing: LayoutListing): LayoutListing {
+  const repositories = new Map([...listing.repositories].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+  const namespaceBlobs = [...listing.namespaceBlobs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  return { repositories, namespaceBlobs }
+}
+
+/**
+ * Lists a per-PVC layout by a flat scan: the root's folders (one delimiter listing), then each namespace
+ * (`concurrency` at a time) without delimiter, in key order, each next request starting where
+ * `resumeAfter` says (so a page ending inside a repository's packs jumps over the rest of them). A
+ * repository of a few dozen keys costs a few hundredths of a request; one of thousands of packs about one.
+ * Returns the listing and the number of listing requests (pages) made. A storage failure throws.
+ */
+export async function scanLayout(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
+  const { signal, pageSize } = options
+  const listing = emptyListing()
+  const count = { requests: 0 }
+  const store = counted(root, count)
+  const namespaces = await namespacesOf(store, signal)
+  await forEachLimit(namespaces, options.concurrency, async (namespace) => {
+    let startAfter: string | undefined
+    let continuation: string | undefined
+    for (;;) {
+      const page = await store.listPage(`${namespace}/`, {
+        ...(startAfter !== undefined ? { startAfter } : {}),
+        ...(continuation !== undefined ? { continuation } : {}),
+        ...(pageSize !== undefined ? { maxKeys: pageSize } : {}),
+        ...(signal ? { signal } : {}),
+      })
+      for (const blob of page.blobs) record(listing, blob)
+      if (page.next === undefined) return
+      const last = page.blobs.at(-1)?.key
+      // A truncated page without a key (S3 may answer one): its token is the only way on.
+      if (last === undefined) {
+        continuation = page.next
+      } else {
+        continuation = undefined
+        startAfter = resumeAfter(last)
+      }
+    }
+  }, signal)
+  return { listing: sorted(listing), requests: count.requests }
+}
+
+/**
+ * Lists a per-PVC layout one repository at a time: the root's folders, each namespace's folders and blobs
+ * (delimiter listings), then per repository its `snapshots/` and, when that holds no snapshot file, the
+ * first page of its keys starting with `k` (for `kopia.repository`); `concurrency` listings at a time.
+ * Returns the listing and the number of listing requests (pages) made. A storage failure throws.
+ */
+export async function listLayoutPerRepository(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
+  const { signal } = options
+  const withSignal = signal ? { signal } : {}
+  const listing = emptyListing()
+  const count = { requests: 0 }
+  const store = counted(root, count)
+  const namespaces = await namespacesOf(store, signal)
+  await forEachLimit(namespaces, options.concurrency, async (namespace) => {
+    const folder = await listAll(store, `${namespace}/`, { delimiter: '/', ...withSignal })
+    for (const p of folder.prefixes) repositoryIn(listing, namespace, p.slice(namespace.length + 1, -1))
+    listing.namespaceBlobs.push(...folder.blobs)
+  }, signal)
+  await forEachLimit([...listing.repositories.values()], options.concurrency, async (repository) => {
+    const repo = store.sub(`${repository.namespace}/${repository.pvc}/`)
+    const snapshots = await listAll(repo, SNAPSHOTS_FOLDER, { delimiter: '/', ...withSignal })
+    repository.snapshots.push(...snapshots.blobs.filter((b) => isSnapshotFile(b.key)))
+    if (repository.snapshots.length > 0) return
+    // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
+    const marker = await repo.listPage('k', { delimiter: '/', ...withSignal })
+    const format = marker.blobs.find((b) => b.key === KOPIA_FORMAT_BLOB)
+    if (format !== undefined) repository.format = format
+  }, signal)
+  return { listing: sorted(listing), requests: count.requests }
+}
