@@ -1,28 +1,10 @@
 // AdmissionReview admission.k8s.io/v1 in and out. A body that is not a valid review is reported
 // as one line (HTTP 400 at the server, exit 2 in the CLI), never thrown past the caller.
-import { Type, type Static } from '@sinclair/typebox'
-import { Ajv } from 'ajv'
 import type { AdmissionInput, Decision } from './decision.ts'
 import { diffOperations, type PatchOperation } from './json-patch.ts'
-
-const GroupVersionKind = Type.Object({ group: Type.String(), version: Type.String(), kind: Type.String({ minLength: 1 }) })
-const KubeObject = Type.Object({}, { additionalProperties: true })
-
-export const AdmissionReviewRequest = Type.Object({
-  apiVersion: Type.Literal('admission.k8s.io/v1'),
-  kind: Type.Literal('AdmissionReview'),
-  request: Type.Object({
-    uid: Type.String({ minLength: 1 }),
-    kind: GroupVersionKind,
-    operation: Type.Union([Type.Literal('CREATE'), Type.Literal('UPDATE'), Type.Literal('DELETE'), Type.Literal('CONNECT')]),
-    name: Type.Optional(Type.String()),
-    namespace: Type.Optional(Type.String()),
-    object: Type.Optional(Type.Union([KubeObject, Type.Null()])),
-    oldObject: Type.Optional(Type.Union([KubeObject, Type.Null()])),
-    dryRun: Type.Optional(Type.Boolean()),
-  }),
-})
-export type AdmissionReviewRequest = Static<typeof AdmissionReviewRequest>
+import type { AdmissionReviewRequest } from './review-schema.ts'
+// Generated from review-schema.ts: a review is validated without loading TypeBox or compiling with ajv.
+import { validate as validateReview } from './review-validator.generated.js'
 
 export interface AdmissionResponseBody {
   uid: string
@@ -38,9 +20,6 @@ export interface AdmissionReviewResponse {
   kind: 'AdmissionReview'
   response: AdmissionResponseBody
 }
-
-const ajv = new Ajv({ allErrors: false, strict: false })
-const validateReview = ajv.compile<AdmissionReviewRequest>(AdmissionReviewRequest)
 
 export type ParseResult = { readonly ok: true; readonly input: AdmissionInput } | { readonly ok: false; readonly error: string }
 
