@@ -61,7 +61,8 @@ export class ServerProcess {
     const child = fork(CHILD_SCRIPT, [name, ...args], {
       cwd: ROOT,
       execPath: process.execPath,
-      execArgv: [],
+      // BENCH_CPU_PROF=DIR writes each server's V8 CPU profile there when it stops (node --cpu-prof).
+      execArgv: process.env.BENCH_CPU_PROF ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF}`] : [],
       stdio: ['ignore', options.stdout ?? 'inherit', 'inherit', 'ipc'],
     })
     live.add(child)
