@@ -6,6 +6,8 @@ import type { S3LocationConfig } from '../config/schema.ts'
 import { durationMs } from '../config/duration.ts'
 import { type BlobInfo, BlobNotFoundError, type BlobPage, type BlobStore, BlobStoreError, type ListOptions } from './blob-store.ts'
 import { s3Credentials } from './s3-credentials.ts'
+import { DirectListing, type ListingQuery } from './s3-direct-listing.ts'
+import type { ListedObject } from './s3-list-objects.ts'
 
 type S3Sdk = typeof import('@aws-sdk/client-s3')
 
@@ -17,13 +19,20 @@ function loadSdk(): Promise<S3Sdk> {
   return sdk
 }
 
+interface SdkClient {
+  readonly sdk: S3Sdk
+  readonly client: S3Client
+  /** Listings at the cost of a signed request, learned from the client's own (s3-direct-listing.ts). */
+  readonly direct: DirectListing
+}
+
 /** One S3 client per configured location, shared by every `sub()` view; created on first use. */
 class Connection {
   readonly bucket: string
   readonly requestTimeoutMs: number
   readonly endpoint: string
   readonly #config: S3LocationConfig
-  #client: Promise<{ readonly sdk: S3Sdk; readonly client: S3Client }> | undefined
+  #client: Promise<SdkClient> | undefined
 
   constructor(config: S3LocationConfig) {
     this.#config = config
@@ -32,9 +41,15 @@ class Connection {
     this.endpoint = config.endpoint ?? `aws:${config.region}`
   }
 
-  /** The SDK (for its command classes) and the client; rejects only when the SDK cannot be loaded. */
-  client(): Promise<{ readonly sdk: S3Sdk; readonly client: S3Client }> {
-    this.#client ??= loadSdk().then((loaded) => ({ sdk: loaded, client: this.#create(loaded) }))
+  /**
+   * The SDK (for its command classes), the client and its direct listing; rejects only when the SDK
+   * cannot be loaded.
+   */
+  client(): Promise<SdkClient> {
+    this.#client ??= loadSdk().then((loaded) => {
+      const client = this.#create(loaded)
+      return { sdk: loaded, client, direct: new DirectListing(client) }
+    })
     return this.#client
   }
 
@@ -115,26 +130,53 @@ export class S3BlobStore implements BlobStore {
 
   async listPage(prefix: string, options: ListOptions & { readonly continuation?: string } = {}): Promise<BlobPage> {
     const root = this.#root
+    const query: ListingQuery = {
+      prefix: root + prefix,
+      ...(options.delimiter ? { delimiter: options.delimiter } : {}),
+      ...(options.startAfter !== undefined ? { startAfter: root + options.startAfter } : {}),
+      ...(options.maxKeys !== undefined ? { maxKeys: options.maxKeys } : {}),
+      ...(options.continuation !== undefined ? { continuationToken: options.continuation } : {}),
+    }
     try {
-      const { sdk: s3, client } = await this.#connection.client()
-      const answer = await client.send(new s3.ListObjectsV2Command({
+      const { sdk: s3, client, direct } = await this.#connection.client()
+      const signal = this.#signal(options.signal)
+      // Direct first once the SDK has shown the way; the SDK answers whatever the direct path does not.
+      const tried = direct.ready ? await direct.list(query, signal) : undefined
+      if (tried !== undefined && 'page' in tried) {
+        const { page } = tried
+        return this.#page(prefix, page.objects, page.prefixes, page.truncated, page.nextContinuationToken)
+      }
+      const command = new s3.ListObjectsV2Command({
         Bucket: this.#connection.bucket,
-        Prefix: root + prefix,
-        ...(options.delimiter ? { Delimiter: options.delimiter } : {}),
-        ...(options.startAfter !== undefined ? { StartAfter: root + options.startAfter } : {}),
-        ...(options.maxKeys !== undefined ? { MaxKeys: options.maxKeys } : {}),
-        ...(options.continuation !== undefined ? { ContinuationToken: options.continuation } : {}),
-      }), { abortSignal: this.#signal(options.signal) })
-      const blobs: BlobInfo[] = (answer.Contents ?? []).flatMap((o) => (o.Key === undefined || !o.Key.startsWith(root)
+        Prefix: query.prefix,
+        ...(query.delimiter !== undefined ? { Delimiter: query.delimiter } : {}),
+        ...(query.startAfter !== undefined ? { StartAfter: query.startAfter } : {}),
+        ...(query.maxKeys !== undefined ? { MaxKeys: query.maxKeys } : {}),
+        ...(query.continuationToken !== undefined ? { ContinuationToken: query.continuationToken } : {}),
+      })
+      const learn = direct.watch(command)
+      const answer = await client.send(command, { abortSignal: signal })
+      learn()
+      if (tried !== undefined && tried.failed === 'refused') direct.disable()
+      const objects = (answer.Contents ?? []).flatMap((o): ListedObject[] => (o.Key === undefined
         ? []
-        : [{ key: o.Key.slice(root.length), size: o.Size ?? 0, modifiedMs: o.LastModified?.getTime() ?? 0 }]))
-      const prefixes = (answer.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix.slice(root.length)]))
-      const next = answer.IsTruncated === true ? answer.NextContinuationToken : undefined
-      if (answer.IsTruncated === true && next === undefined) throw new BlobStoreError(`listing ${this.location}${prefix} is truncated but has no continuation token`)
-      return next === undefined ? { blobs, prefixes } : { blobs, prefixes, next }
+        : [{ key: o.Key, size: o.Size ?? 0, modifiedMs: o.LastModified?.getTime() ?? 0 }]))
+      const prefixes = (answer.CommonPrefixes ?? []).flatMap((p) => (p.Prefix === undefined ? [] : [p.Prefix]))
+      return this.#page(prefix, objects, prefixes, answer.IsTruncated === true, answer.NextContinuationToken)
     } catch (error) {
       throw this.#error('list', prefix, error)
     }
+  }
+
+  /** A page relative to the root: keys outside it dropped, the root cut off keys and prefixes. */
+  #page(prefix: string, objects: readonly ListedObject[], prefixes: readonly string[], truncated: boolean, token: string | undefined): BlobPage {
+    const root = this.#root
+    const blobs: BlobInfo[] = []
+    for (const o of objects) if (o.key.startsWith(root)) blobs.push({ key: o.key.slice(root.length), size: o.size, modifiedMs: o.modifiedMs })
+    const relative = prefixes.map((p) => p.slice(root.length))
+    const next = truncated ? token : undefined
+    if (truncated && next === undefined) throw new BlobStoreError(`listing ${this.location}${prefix} is truncated but has no continuation token`)
+    return next === undefined ? { blobs, prefixes: relative } : { blobs, prefixes: relative, next }
   }
 
   async #read(key: string, range: string | undefined, signal: AbortSignal | undefined): Promise<Buffer> {
