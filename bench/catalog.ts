@@ -4,7 +4,12 @@
 // (cold < 5 s, unchanged < 1 s); enforces nothing. With a password every repository costs one
 // scrypt (restic calibrates it to ~0.5 s), so that mode runs on a smaller set and is reported
 // per repository.
-// Flags: --repos N (5000), --password-repos N (40), --concurrency N (16), --skip-s3, --skip-fs.
+// Each row also gives the listing requests the poll made (issue 14: an unchanged poll must not cost
+// one listing per repository). On S3 the source lists by a flat scan; --per-repository adds rows of
+// the one-listing-per-repository way (the directory's, and S3's before the scan) for comparison.
+// Cold and unchanged listing polls on S3 are recorded as goal rows (bench/goal-rows.ts).
+// Flags: --repos N (5000), --password-repos N (40), --concurrency N (16), --skip-s3, --skip-fs,
+// --per-repository.
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { cp, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -15,6 +20,7 @@ import type { S3PrefixSourceConfig } from '../src/config/schema.ts'
 import { ResticKeyCache } from '../src/restic/key-cache.ts'
 import { LocalS3 } from '../test/support/s3-server.ts'
 import { RESTIC_FIXTURES, RESTIC_PASSWORD } from '../test/support/restic-layout.ts'
+import { recordGoal } from './goal-rows.ts'
 import { fmt, pad, padLeft } from './stats.ts'
 
 const GOAL_COLD_S = 5
@@ -28,6 +34,7 @@ const { values } = parseArgs({ options: {
   concurrency: { type: 'string', default: '16' },
   'skip-s3': { type: 'boolean', default: false },
   'skip-fs': { type: 'boolean', default: false },
+  'per-repository': { type: 'boolean', default: false },
 } })
 const REPOS = Number(values.repos)
 const PASSWORD_REPOS = Number(values['password-repos'])
@@ -54,9 +61,9 @@ function processCpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_S
 }
 
-interface PollFigures { readonly wallS: number; readonly ownCpuS: number; readonly serverCpuS: number | null; readonly rssBeforeMiB: number; readonly peakRssMiB: number; readonly peakHeapMiB: number; readonly entries: number }
+interface PollFigures { readonly listings: number; readonly wallS: number; readonly ownCpuS: number; readonly serverCpuS: number | null; readonly rssBeforeMiB: number; readonly peakRssMiB: number; readonly peakHeapMiB: number; readonly entries: number }
 
-async function measure(poll: () => Promise<number>, serverPid?: number): Promise<PollFigures> {
+async function measure(poll: () => Promise<{ entries: number; listings: number }>, serverPid?: number): Promise<PollFigures> {
   global.gc?.()
   const before = process.memoryUsage()
   let peak = before.rss
@@ -70,12 +77,13 @@ async function measure(poll: () => Promise<number>, serverPid?: number): Promise
   const serverBefore = serverPid !== undefined ? processCpuSeconds(serverPid) : 0
   const cpuBefore = process.cpuUsage()
   const started = performance.now()
-  const entries = await poll()
+  const { entries, listings } = await poll()
   const wallS = (performance.now() - started) / 1000
   const cpu = process.cpuUsage(cpuBefore)
   clearInterval(sampler)
   sample()
   return {
+    listings,
     wallS,
     ownCpuS: (cpu.user + cpu.system) / 1e6,
     serverCpuS: serverPid !== undefined ? processCpuSeconds(serverPid) - serverBefore : null,
@@ -88,19 +96,21 @@ async function measure(poll: () => Promise<number>, serverPid?: number): Promise
 
 const rows: Array<{ name: string; figures: PollFigures; goal: string }> = []
 
-async function benchStore(label: string, config: (passwordFile?: string) => S3PrefixSourceConfig, count: number, passwordFile: string | undefined, serverPid?: number): Promise<void> {
-  const source = s3PrefixSource(config(passwordFile), { resticKeys: new ResticKeyCache() })
+async function benchStore(label: string, config: (passwordFile?: string) => S3PrefixSourceConfig, count: number, passwordFile: string | undefined, serverPid?: number, listing?: 'per-repository'): Promise<{ cold: PollFigures; unchanged: PollFigures }> {
+  let listings = 0
+  const source = s3PrefixSource(config(passwordFile), { resticKeys: new ResticKeyCache(), ...(listing ? { listing } : {}), onListed: (n) => { listings = n } })
   const signal = new AbortController().signal
   const poll = async () => {
     const { entries } = await source.poll(signal)
     if (entries.length !== count || entries.some((e) => e.snapshots !== 3)) throw new Error(`${label}: expected ${count} repositories with 3 snapshots, got ${entries.length}`)
-    return entries.length
+    return { entries: entries.length, listings }
   }
   const mode = passwordFile ? 'password' : 'listing'
   const cold = await measure(poll, serverPid)
   rows.push({ name: `${label}, ${mode}, cold`, figures: cold, goal: passwordFile ? '-' : `< ${GOAL_COLD_S} s` })
   const unchanged = await measure(poll, serverPid)
   rows.push({ name: `${label}, ${mode}, unchanged`, figures: unchanged, goal: passwordFile ? '-' : `< ${GOAL_UNCHANGED_S} s` })
+  return { cold, unchanged }
 }
 
 const passwordDir = await mkdtemp(join(tmpdir(), 'bench-password-'))
@@ -131,7 +141,12 @@ if (!values['skip-s3']) {
     await s3.writeObjects('bench-password', objectsFor(few, ''))
     console.log(`seeded ${objects} objects into s3rver in ${fmt((performance.now() - seeded) / 1000, 1)} s`)
     const location = (bucket: string, prefix: string) => s3.location(bucket, { prefix, requestTimeout: '60s' })
-    await benchStore('s3', (file) => ({ name: 'bench', type: 's3-prefix', s3: location('bench', 'volsync/'), concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), REPOS, undefined, s3.pid)
+    const s3Config = (file?: string): S3PrefixSourceConfig => ({ name: 'bench', type: 's3-prefix', s3: location('bench', 'volsync/'), concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) })
+    if (values['per-repository']) await benchStore('s3 per repository', s3Config, REPOS, undefined, s3.pid, 'per-repository')
+    const { cold, unchanged } = await benchStore('s3', s3Config, REPOS, undefined, s3.pid)
+    const figure = (f: PollFigures) => `${fmt(f.wallS, 2)} s (${f.listings} listings, our CPU ${fmt(f.ownCpuS, 2)} s, s3rver CPU ${f.serverCpuS === null ? '-' : fmt(f.serverCpuS, 2)} s)`
+    recordGoal({ what: `cold poll of ${REPOS} per-PVC repositories on the local S3 server`, now: figure(cold), goal: `< ${GOAL_COLD_S} s`, met: cold.wallS < GOAL_COLD_S, by: 'bench/catalog.ts' })
+    recordGoal({ what: `unchanged poll of ${REPOS} per-PVC repositories on the local S3 server`, now: figure(unchanged), goal: `< ${GOAL_UNCHANGED_S} s`, met: unchanged.wallS < GOAL_UNCHANGED_S, by: 'bench/catalog.ts' })
     await benchStore(`s3 (${PASSWORD_REPOS} repos)`, (file) => ({ name: 'bench', type: 's3-prefix', s3: location('bench-password', ''), concurrency: CONCURRENCY, ...(file ? { resticPasswordFile: file } : {}) }), PASSWORD_REPOS, passwordFile, s3.pid)
   } finally {
     await s3.close()
@@ -141,9 +156,9 @@ if (!values['skip-s3']) {
 await rm(passwordDir, { recursive: true, force: true })
 
 console.log('')
-console.log(`${pad('poll', 34)}${padLeft('wall s', 9)}${padLeft('our CPU s', 11)}${padLeft('S3 CPU s', 10)}${padLeft('RSS MiB before>peak', 21)}${padLeft('peak heap MiB', 15)}${padLeft('entries', 9)}  goal`)
+console.log(`${pad('poll', 38)}${padLeft('listings', 9)}${padLeft('wall s', 9)}${padLeft('our CPU s', 11)}${padLeft('S3 CPU s', 10)}${padLeft('RSS MiB before>peak', 21)}${padLeft('peak heap MiB', 15)}${padLeft('entries', 9)}  goal`)
 for (const { name, figures, goal } of rows) {
-  console.log(`${pad(name, 34)}${padLeft(fmt(figures.wallS, 2), 9)}${padLeft(fmt(figures.ownCpuS, 2), 11)}${padLeft(figures.serverCpuS === null ? '-' : fmt(figures.serverCpuS, 2), 10)}${padLeft(`${fmt(figures.rssBeforeMiB, 0)} > ${fmt(figures.peakRssMiB, 0)}`, 21)}${padLeft(fmt(figures.peakHeapMiB, 0), 15)}${padLeft(String(figures.entries), 9)}  ${goal}`)
+  console.log(`${pad(name, 38)}${padLeft(String(figures.listings), 9)}${padLeft(fmt(figures.wallS, 2), 9)}${padLeft(fmt(figures.ownCpuS, 2), 11)}${padLeft(figures.serverCpuS === null ? '-' : fmt(figures.serverCpuS, 2), 10)}${padLeft(`${fmt(figures.rssBeforeMiB, 0)} > ${fmt(figures.peakRssMiB, 0)}`, 21)}${padLeft(fmt(figures.peakHeapMiB, 0), 15)}${padLeft(String(figures.entries), 9)}  ${goal}`)
 }
 const perRepo = rows.find((r) => r.name.includes('password, cold'))
 if (perRepo) console.log(`\nwith a password, a cold poll costs ${fmt((perRepo.figures.wallS / PASSWORD_REPOS) * 1000, 0)} ms per repository (one scrypt each; an unchanged poll reuses the derived keys and decoded snapshots)`)

@@ -40,7 +40,8 @@ export function placeOf(key: string): KeyPlace {
  *   - from it up to `snapshots/`: `snapshots/` (skipping locks/ and Kopia's n, p, q packs);
  *   - inside `snapshots/`: `last` (every snapshot file counts);
  *   - past `snapshots/`: past P, `<ns>/<P>0` ('0' follows '/', so every key of P is below it, and a PVC
- *     named `<P>-x` or `<P>.x` sorts before P's keys, one named `<P>0` or `<P>_x` after).
+ *     named `<P>-x` or `<P>.x` sorts before P's keys, one named `<P>0` or `<P>_x` after; the one key
+ *     skipped outside P is a namespace blob named `<P>0`, which is neither a repository nor a format blob).
  * Outside a repository (a namespace's own blobs, the root's): `last`. Never less than `last`.
  */
 export function resumeAfter(last: string): string {
