@@ -3,7 +3,7 @@
 // zlib thread pool (async), with an output cap so that a corrupt or hostile stream cannot
 // exhaust memory.
 import { promisify } from 'node:util'
-import { gunzip, inflateRaw, zstdDecompress } from 'node:zlib'
+import { createGunzip, gunzip, inflateRaw, zstdDecompress } from 'node:zlib'
 import { errorMessage } from '../errors.ts'
 import { type BlobContext, corrupt, unsupported } from './errors.ts'
 
@@ -70,11 +70,36 @@ export async function decompressContent(headerId: number, payload: Buffer, ctx: 
   }
 }
 
-/** Manifest contents are a gzip stream inside the (optionally compressed) content. */
-export async function gunzipManifest(data: Buffer, ctx: BlobContext, maxOutputLength = MAX_DECOMPRESSED_BYTES): Promise<Buffer> {
+/** Output chunk size of the streaming gunzip of manifest contents: each chunk is parsed while the next inflates. */
+export const MANIFEST_CHUNK_BYTES = 1 << 20
+
+/**
+ * Gunzips a manifest content (a gzip stream, possibly of several members, inside the content) and
+ * hands the output to `onChunk` as it inflates, in chunks of up to 1 MiB, so that the whole
+ * decompressed content never needs to be one buffer; a chunk may be kept by `onChunk`. Throws
+ * KopiaError `corrupt` ("manifest content is not a gzip stream: ...") when the stream is invalid or
+ * truncated or inflates past `maxOutputLength` bytes; an error thrown by `onChunk` stops the
+ * inflation and is thrown as is.
+ */
+export async function gunzipManifestChunks(data: Buffer, ctx: BlobContext, onChunk: (chunk: Buffer) => void, maxOutputLength = MAX_DECOMPRESSED_BYTES): Promise<void> {
+  const inflater = createGunzip({ chunkSize: MANIFEST_CHUNK_BYTES })
+  const chunks: AsyncIterator<Buffer> = inflater[Symbol.asyncIterator]()
+  inflater.end(data)
+  let total = 0
   try {
-    return await gunzipAsync(data, { maxOutputLength, chunkSize: chunkSizeFor(data) })
-  } catch (error) {
-    throw corrupt(ctx, `manifest content is not a gzip stream: ${errorMessage(error)}`, error)
+    for (;;) {
+      let next: IteratorResult<Buffer>
+      try {
+        next = await chunks.next()
+      } catch (error) {
+        throw corrupt(ctx, `manifest content is not a gzip stream: ${errorMessage(error)}`, error)
+      }
+      if (next.done === true) return
+      total += next.value.length
+      if (total > maxOutputLength) throw corrupt(ctx, `manifest content is not a gzip stream: it inflates to more than ${maxOutputLength} bytes`)
+      onChunk(next.value)
+    }
+  } finally {
+    inflater.destroy()
   }
 }

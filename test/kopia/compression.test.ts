@@ -1,6 +1,6 @@
 import t from 'tap'
 import { deflateRawSync, gzipSync, zstdCompressSync } from 'node:zlib'
-import { compressionName, decompressContent, gunzipManifest } from '../../src/kopia/compression.ts'
+import { compressionName, decompressContent, gunzipManifestChunks, MANIFEST_CHUNK_BYTES } from '../../src/kopia/compression.ts'
 import { compareInstants, formatRfc3339Nano, parseRfc3339 } from '../../src/kopia/rfc3339.ts'
 import vectors from '../fixtures/kopia/vectors.json' with { type: 'json' }
 
@@ -36,8 +36,29 @@ t.test('no decoder, wrong header, garbage, bombs: clear errors', async (t) => {
   await t.rejects(decompressContent(0x1000, Buffer.concat([header(0x1000), gzipSync(payload).subarray(0, 20)]), ctx), { code: 'corrupt' }, 'truncated gzip')
   const bomb = Buffer.concat([header(0x1100), zstdCompressSync(Buffer.alloc(4 << 20))])
   await t.rejects(decompressContent(0x1100, bomb, ctx, 1 << 20), { code: 'corrupt', message: /cannot decompress/ }, 'output cap')
-  await t.rejects(gunzipManifest(Buffer.from('{}'), ctx), { code: 'corrupt', message: /not a gzip stream/ })
-  t.same(await gunzipManifest(Buffer.concat([gzipSync(Buffer.from('ab')), gzipSync(Buffer.from('cd'))]), ctx), Buffer.from('abcd'), 'multi-member gzip, as Go reads it')
+})
+
+/** Every chunk gunzipManifestChunks hands over, in order. */
+async function gunzipChunks(data: Buffer, maxOutputLength?: number): Promise<Buffer[]> {
+  const chunks: Buffer[] = []
+  await gunzipManifestChunks(data, ctx, (chunk) => { chunks.push(chunk) }, maxOutputLength)
+  return chunks
+}
+
+t.test('manifest gunzip: streamed in chunks, multi-member, errors', async (t) => {
+  await t.rejects(gunzipChunks(Buffer.from('{}')), { code: 'corrupt', message: /q0123-s1: manifest content is not a gzip stream/ })
+  await t.rejects(gunzipChunks(Buffer.alloc(0)), { code: 'corrupt', message: /not a gzip stream/ }, 'empty')
+  t.same(Buffer.concat(await gunzipChunks(Buffer.concat([gzipSync(Buffer.from('ab')), gzipSync(Buffer.from('cd'))]))), Buffer.from('abcd'), 'multi-member gzip, as Go reads it')
+  const big = Buffer.alloc(3 * MANIFEST_CHUNK_BYTES + 12345, 'manifest ')
+  const chunks = await gunzipChunks(gzipSync(big))
+  t.ok(chunks.length >= 4 && chunks.every((c) => c.length <= MANIFEST_CHUNK_BYTES), `${chunks.length} chunks of at most 1 MiB, not one buffer`)
+  t.same(Buffer.concat(chunks), big, 'chunks concatenate to the content')
+  await t.rejects(gunzipChunks(gzipSync(big).subarray(0, 5000)), { code: 'corrupt', message: /not a gzip stream/ }, 'truncated')
+  await t.rejects(gunzipChunks(gzipSync(big), 2 * MANIFEST_CHUNK_BYTES), { code: 'corrupt', message: /inflates to more than 2097152 bytes/ }, 'output cap')
+  const stop = new Error('consumer failed')
+  let calls = 0
+  await t.rejects(gunzipManifestChunks(gzipSync(big), ctx, () => { calls++; throw stop }), stop, "the consumer's error as is")
+  t.equal(calls, 1, 'and no chunk after it')
 })
 
 t.test('RFC 3339 with nanoseconds: trimmed fractions, offsets, years outside 1970-9999', async (t) => {

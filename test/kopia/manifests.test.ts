@@ -1,5 +1,5 @@
 import t from 'tap'
-import { type ManifestRecord, parseManifestContent, topLevelKeys } from '../../src/kopia/manifest-content.ts'
+import { type ManifestRecord, parseManifestContent } from '../../src/kopia/manifest-content.ts'
 import { mergeManifests, summarizeSources } from '../../src/kopia/manifests.ts'
 import { snapshotEntry, tombstone } from '../support/kopia-manifests.ts'
 import vectors from '../fixtures/kopia/vectors.json' with { type: 'json' }
@@ -22,7 +22,7 @@ t.test('structure as kopia reads it: entries key in any case, once; other keys s
   t.equal(parse(`{"other":{"x":["]"]},"entries":[${entry},${entry}],"more":"}\\""}`).length, 2, 'other values skipped, strings with brackets too')
   t.equal(parse('{}').length, 0)
   t.equal(parse(' {"entries":[]}\n').length, 0)
-  t.same(topLevelKeys(Buffer.from('{"a":[1,"]",{"b":"}"}], "entries" : {"entries":[]},"c":null}'), ctx), ['a', 'entries', 'c'])
+  t.equal(parse(`{"a":[1,"]",{"b":"}"}], "entries" : [${entry}],"c":{"entries":[]}}`).length, 1, 'an entries key inside another value is not a repeated one')
   const nested = { entries: [{ ...vectors.manifestEntrySample.json.entries[0], data: { entries: ['a nested key of the same name'] } }] }
   t.equal(parse(nested).length, 1, 'a nested "entries" key is not a repeated one')
 })
