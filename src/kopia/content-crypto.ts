@@ -43,7 +43,9 @@ export class ContentDecryptor {
         : createDecipheriv('chacha20-poly1305', key, nonce, { authTagLength: TAG_SIZE })
       decipher.setAAD(iv, { plaintextLength: box.length - CONTENT_OVERHEAD })
       decipher.setAuthTag(box.subarray(box.length - TAG_SIZE))
-      return Buffer.concat([decipher.update(box.subarray(NONCE_SIZE, box.length - TAG_SIZE)), decipher.final()])
+      const plaintext = decipher.update(box.subarray(NONCE_SIZE, box.length - TAG_SIZE))
+      const rest = decipher.final() // empty for these stream ciphers: no second copy of a large content
+      return rest.length === 0 ? plaintext : Buffer.concat([plaintext, rest])
     } catch {
       return null
     }

@@ -155,6 +155,10 @@ export class ManifestContentParser {
   readonly #ctx: BlobContext
   /** Bytes still needed (from the earliest of the value in progress and the batch) and those not scanned yet. */
   #buf: Buffer = Buffer.alloc(0)
+  /** Where #buf is assembled when bytes are carried over from one chunk to the next. */
+  #scratch: Buffer = Buffer.alloc(0)
+  /** #buf is the start of #scratch (else a pushed chunk, scanned in place). */
+  #bufInScratch = false
   /** Content offset of #buf[0], for messages. */
   #offset = 0
   /** Where the scan resumes in #buf. */
@@ -228,7 +232,11 @@ export class ManifestContentParser {
     }
   }
 
-  /** Appends `chunk` after the bytes still needed; positions in #buf move with them. */
+  /**
+   * Appends `chunk` after the bytes still needed; positions in #buf move with them. A chunk is
+   * scanned in place when nothing is carried over; else both are copied into #scratch, which is
+   * reused, so a content's chunks leave no copies behind as garbage.
+   */
   #append(chunk: Buffer): void {
     let keep = this.#buf.length
     if (this.#phase === 'not-object') keep = 0
@@ -237,7 +245,21 @@ export class ManifestContentParser {
       if (this.#batchStart >= 0) keep = Math.min(keep, this.#batchStart)
     }
     const kept = this.#buf.length - keep
-    this.#buf = kept === 0 ? chunk : Buffer.concat([this.#buf.subarray(keep), chunk], kept + chunk.length)
+    if (kept === 0) {
+      this.#buf = chunk
+      this.#bufInScratch = false
+    } else {
+      const length = kept + chunk.length
+      if (this.#scratch.length < length) {
+        const bigger = Buffer.allocUnsafe(Math.max(length, 2 * this.#scratch.length))
+        this.#buf.copy(bigger, 0, keep)
+        this.#scratch = bigger
+      } else if (this.#bufInScratch) this.#scratch.copyWithin(0, keep, this.#buf.length)
+      else this.#buf.copy(this.#scratch, 0, keep)
+      chunk.copy(this.#scratch, kept)
+      this.#buf = this.#scratch.subarray(0, length)
+      this.#bufInScratch = true
+    }
     this.#offset += keep
     this.#pos -= keep
     if (this.#valueStart >= 0) this.#valueStart -= keep
