@@ -15,6 +15,7 @@
 // error mapping (NoSuchBucket, AccessDenied, SignatureDoesNotMatch, ...) and redirects answer it, and
 // the listing it sends teaches the next route. If the SDK then succeeds where a direct request was
 // refused or unreadable, the direct path is wrong for this server and is turned off for good.
+import { Readable } from 'node:stream'
 import type { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { type ListObjectsV2Page, parseListObjectsV2 } from './s3-list-objects.ts'
 
@@ -122,6 +123,13 @@ export class DirectListing {
     }
   }
 
+  /** The answer's body as text: the handler's Node stream read directly, anything else by the SDK's collector. */
+  async #text(body: unknown): Promise<string> {
+    if (body instanceof Readable) return readText(body)
+    const bytes = await this.#config.streamCollector(body)
+    return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
+  }
+
   /** Turns the direct path off for this client: the SDK succeeded where it was refused. */
   disable(): void {
     this.#disabled = true
@@ -154,11 +162,10 @@ export class DirectListing {
       const { response }: { response: unknown } = await this.#config.requestHandler.handle(signed, { abortSignal: signal })
       if (!isAnswer(response)) return TRANSIENT
       // Read even an error's body: the keep-alive socket is reused only once the answer is consumed.
-      const bytes = await this.#config.streamCollector(response.body)
+      const text = await this.#text(response.body)
       const status = response.statusCode
       if (status === 429 || status === 408 || status >= 500) return TRANSIENT
       if (status < 200 || status >= 300) return REFUSED
-      const text = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8')
       const page = parseListObjectsV2(text)
       if (page !== undefined) return { page }
       // S3 may send an error with a 200 once it has started answering (the SDK retries it as a 503).
@@ -168,6 +175,17 @@ export class DirectListing {
       return TRANSIENT
     }
   }
+}
+
+/** A Node stream's UTF-8 text (decoded across chunk boundaries), as node:http hands a body over. */
+function readText(body: Readable): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    body.setEncoding('utf8')
+    body.on('data', (chunk: string) => { text += chunk })
+    body.once('end', () => resolve(text))
+    body.once('error', reject)
+  })
 }
 
 /** ListObjectsV2's query parameters, as the SDK serializes them. */
