@@ -1,11 +1,10 @@
 // Reads contents out of pack blobs: range reads (neighbouring contents of one pack merged into one
-// request), per-content decryption with the IV from the content ID, then decompression.
+// request) and per-content decryption with the IV from the content ID; decompression is the
+// consumer's, so that a large content can be decompressed as a stream.
 import { type BlobStore, BlobNotFoundError, BlobStoreError } from '../storage/blob-store.ts'
 import type { BlobLayout } from './blob-layout.ts'
 import { forEachLimit } from '../async/for-each-limit.ts'
 import { type ContentDecryptor, packedContentIv } from './content-crypto.ts'
-import { decompressContent } from './compression.ts'
-import { errorMessage } from '../errors.ts'
 import { corrupt, KopiaError, unsupported } from './errors.ts'
 import type { IndexEntry } from './index-entry.ts'
 
@@ -66,34 +65,38 @@ async function fetchSpan(span: Span, access: PackAccess, signal: AbortSignal | u
   }
 }
 
-/** Decrypted, decompressed bytes of one content given the bytes at its index entry's range. */
-export async function openContent(entry: IndexEntry, box: Buffer, access: PackAccess): Promise<Buffer> {
+/**
+ * The decrypted payload of one content given the bytes at its index entry's range: still
+ * compressed as `entry.compressionHeaderId` says (decompressContent or manifestChunks undo it).
+ * Throws KopiaError `unsupported` for a reserved encryption key ID, `corrupt` when it does not decrypt.
+ */
+export function decryptContent(entry: IndexEntry, box: Buffer, access: PackAccess): Buffer {
   const ctx = { location: access.location, blobId: entry.packBlobId }
   if (entry.encryptionKeyId !== 0) throw unsupported(ctx, `content ${entry.contentId} uses encryption key ID ${entry.encryptionKeyId} (reserved; kopia rejects it too)`)
   const iv = packedContentIv(entry.contentId)
   if (iv === null) throw corrupt(ctx, `content ID ${entry.contentId} is too short to carry an IV`)
   const plaintext = access.decryptor.open(box, iv)
   if (plaintext === null) throw corrupt(ctx, `content ${entry.contentId} at offset ${entry.packOffset} (${entry.packedLength} bytes) does not decrypt`)
-  try {
-    return await decompressContent(entry.compressionHeaderId, plaintext, ctx)
-  } catch (error) {
-    if (error instanceof KopiaError) throw error
-    throw corrupt(ctx, `content ${entry.contentId}: ${errorMessage(error)}`, error)
-  }
+  return plaintext
 }
 
-/** Reads every entry's content, calling `onContent` as each arrives (in no particular order). */
+/**
+ * Reads every entry's content, calling `onContent` with its decrypted payload, still compressed
+ * as the entry's compressionHeaderId says (so a large content can be decompressed as a stream), as
+ * each arrives (in no particular order). Throws KopiaError `missing` for a vanished pack, `corrupt`
+ * for an unreadable range or a content that does not decrypt, and whatever `onContent` throws.
+ */
 export async function readContents(
   entries: readonly IndexEntry[],
   access: PackAccess,
-  onContent: (entry: IndexEntry, data: Buffer) => void | Promise<void>,
+  onContent: (entry: IndexEntry, payload: Buffer) => void | Promise<void>,
   options: { readonly concurrency: number; readonly signal?: AbortSignal | undefined },
 ): Promise<void> {
   await forEachLimit(planSpans(entries), options.concurrency, async (span) => {
     const bytes = await fetchSpan(span, access, options.signal)
     for (const entry of span.entries) {
       const at = entry.packOffset - span.start
-      await onContent(entry, await openContent(entry, bytes.subarray(at, at + entry.packedLength), access))
+      await onContent(entry, decryptContent(entry, bytes.subarray(at, at + entry.packedLength), access))
     }
   }, options.signal)
 }

@@ -1,7 +1,7 @@
 // The content side of a poll: the decoded records of every live manifest content, read once per
 // (content ID, pack, offset) and kept until the content stops being live; the per-source summary
 // and the counts of what was read are recomputed only when the set of live contents changes.
-import { gunzipManifestChunks } from './compression.ts'
+import { manifestChunks } from './compression.ts'
 import { type PackAccess, readContents } from './content-reader.ts'
 import type { IndexEntry } from './index-entry.ts'
 import { ManifestContentParser, type ManifestRecord } from './manifest-content.ts'
@@ -50,11 +50,11 @@ export class ManifestCache {
     const signature = keys.join('\n')
     if (signature === this.#liveSignature) return this.#view
     const missing = live.filter((e, i) => !this.#records.has(keys[i] as string))
-    await readContents(missing, access, async (entry, data) => {
+    await readContents(missing, access, async (entry, payload) => {
       const ctx = { location: access.location, blobId: `${entry.packBlobId} (content ${entry.contentId})` }
-      // Inflated and parsed chunk by chunk: a compacted content is ~77 MB of JSON for 100,000 manifests.
+      // Decompressed, inflated and parsed chunk by chunk: a compacted content is ~77 MB of JSON for 100,000 manifests.
       const parser = new ManifestContentParser(ctx)
-      await gunzipManifestChunks(data, ctx, (chunk) => parser.push(chunk))
+      await manifestChunks(entry.compressionHeaderId, payload, ctx, (chunk) => parser.push(chunk))
       this.#records.set(contentKey(entry), parser.end())
       this.contentsRead++
     }, { concurrency, signal })

@@ -1,6 +1,7 @@
 import t from 'tap'
+import { randomBytes } from 'node:crypto'
 import { deflateRawSync, gzipSync, zstdCompressSync } from 'node:zlib'
-import { compressionName, decompressContent, gunzipManifestChunks, MANIFEST_CHUNK_BYTES } from '../../src/kopia/compression.ts'
+import { compressionName, decompressContent, manifestChunks, MANIFEST_CHUNK_BYTES } from '../../src/kopia/compression.ts'
 import { compareInstants, formatRfc3339Nano, parseRfc3339 } from '../../src/kopia/rfc3339.ts'
 import vectors from '../fixtures/kopia/vectors.json' with { type: 'json' }
 
@@ -38,12 +39,13 @@ t.test('no decoder, wrong header, garbage, bombs: clear errors', async (t) => {
   await t.rejects(decompressContent(0x1100, bomb, ctx, 1 << 20), { code: 'corrupt', message: /cannot decompress/ }, 'output cap')
 })
 
-/** Every chunk gunzipManifestChunks hands over, in order. */
-async function gunzipChunks(data: Buffer, maxOutputLength?: number): Promise<Buffer[]> {
+/** Every chunk manifestChunks hands over, in order, for a payload compressed as `headerId` says. */
+async function manifestOf(headerId: number, payload: Buffer, maxOutputLength?: number): Promise<Buffer[]> {
   const chunks: Buffer[] = []
-  await gunzipManifestChunks(data, ctx, (chunk) => { chunks.push(chunk) }, maxOutputLength)
+  await manifestChunks(headerId, payload, ctx, (chunk) => { chunks.push(chunk) }, maxOutputLength)
   return chunks
 }
+const gunzipChunks = (data: Buffer, maxOutputLength?: number) => manifestOf(0, data, maxOutputLength)
 
 t.test('manifest gunzip: streamed in chunks, multi-member, errors', async (t) => {
   await t.rejects(gunzipChunks(Buffer.from('{}')), { code: 'corrupt', message: /q0123-s1: manifest content is not a gzip stream/ })
@@ -51,14 +53,34 @@ t.test('manifest gunzip: streamed in chunks, multi-member, errors', async (t) =>
   t.same(Buffer.concat(await gunzipChunks(Buffer.concat([gzipSync(Buffer.from('ab')), gzipSync(Buffer.from('cd'))]))), Buffer.from('abcd'), 'multi-member gzip, as Go reads it')
   const big = Buffer.alloc(3 * MANIFEST_CHUNK_BYTES + 12345, 'manifest ')
   const chunks = await gunzipChunks(gzipSync(big))
-  t.ok(chunks.length >= 4 && chunks.every((c) => c.length <= MANIFEST_CHUNK_BYTES), `${chunks.length} chunks of at most 1 MiB, not one buffer`)
+  t.ok(chunks.length >= 4 && chunks.every((c) => c.length <= MANIFEST_CHUNK_BYTES), `${chunks.length} chunks of at most ${MANIFEST_CHUNK_BYTES} bytes, not one buffer`)
   t.same(Buffer.concat(chunks), big, 'chunks concatenate to the content')
-  await t.rejects(gunzipChunks(gzipSync(big).subarray(0, 5000)), { code: 'corrupt', message: /not a gzip stream/ }, 'truncated')
-  await t.rejects(gunzipChunks(gzipSync(big), 2 * MANIFEST_CHUNK_BYTES), { code: 'corrupt', message: /inflates to more than 2097152 bytes/ }, 'output cap')
+  const gzipped = gzipSync(big)
+  await t.rejects(gunzipChunks(gzipped.subarray(0, gzipped.length - 10)), { code: 'corrupt', message: /not a gzip stream/ }, 'truncated')
+  await t.rejects(gunzipChunks(gzipSync(big), 2 * MANIFEST_CHUNK_BYTES), { code: 'corrupt', message: new RegExp(`inflates to more than ${2 * MANIFEST_CHUNK_BYTES} bytes`) }, 'output cap')
   const stop = new Error('consumer failed')
   let calls = 0
-  await t.rejects(gunzipManifestChunks(gzipSync(big), ctx, () => { calls++; throw stop }), stop, "the consumer's error as is")
+  await t.rejects(manifestChunks(0x1101, Buffer.concat([header(0x1101), zstdCompressSync(gzipSync(big))]), ctx, () => { calls++; throw stop }), stop, "the consumer's error as is")
   t.equal(calls, 1, 'and no chunk after it')
+})
+
+t.test('manifest contents streamed through the content compression, then gunzip', async (t) => {
+  const manifest = Buffer.from(`{"entries":[${'{"id":"x"},'.repeat(100_000)}{"id":"y"}]}`)
+  const gzipped = gzipSync(manifest)
+  const streams: [number, Buffer][] = [[0x1000, gzipSync(gzipped)], [0x1101, zstdCompressSync(gzipped)], [0x1301, gzipSync(gzipped)], [0x1500, deflateRawSync(gzipped)]]
+  for (const [id, stream] of streams) {
+    const chunks = await manifestOf(id, Buffer.concat([header(id), stream]))
+    t.ok(chunks.length > 1 && chunks.every((c) => c.length <= MANIFEST_CHUNK_BYTES), `${compressionName(id)}: ${chunks.length} chunks`)
+    t.same(Buffer.concat(chunks), manifest, `${compressionName(id)}: the manifest content`)
+  }
+  await t.rejects(manifestOf(0x1200, Buffer.concat([header(0x1200), gzipped])), { code: 'unsupported', message: /q0123-s1: content is compressed with s2 \(0x1200\)/ })
+  await t.rejects(manifestOf(0x1101, Buffer.concat([header(0x1100), zstdCompressSync(gzipped)])), { code: 'corrupt', message: /header 0x1100 does not match the index entry's 0x1101/ })
+  await t.rejects(manifestOf(0x1101, header(0x1101).subarray(0, 3)), { code: 'corrupt', message: /shorter than its header/ })
+  await t.rejects(manifestOf(0x1101, Buffer.concat([header(0x1101), Buffer.from('not zstd at all')])), { code: 'corrupt', message: /: cannot decompress zstd \(0x1101\) content: / }, 'the content compression fails')
+  const zstd = zstdCompressSync(gzipped)
+  await t.rejects(manifestOf(0x1101, Buffer.concat([header(0x1101), zstd.subarray(0, zstd.length >> 1)])), { code: 'corrupt', message: /cannot decompress zstd|not a gzip stream/ }, 'truncated zstd')
+  await t.rejects(manifestOf(0x1101, Buffer.concat([header(0x1101), zstdCompressSync(manifest)])), { code: 'corrupt', message: /: manifest content is not a gzip stream: / }, 'decompresses, but not to gzip')
+  await t.rejects(manifestOf(0x1101, Buffer.concat([header(0x1101), zstdCompressSync(gzipSync(randomBytes(4 << 20)))]), 2 << 20), { code: 'corrupt', message: /cannot decompress zstd \(0x1101\) content: it decompresses to more than 2097152 bytes/ }, 'decompression output cap')
 })
 
 t.test('RFC 3339 with nanoseconds: trimmed fractions, offsets, years outside 1970-9999', async (t) => {
