@@ -89,9 +89,11 @@ export function buildWebhookServer(options: WebhookServerOptions): FastifyInstan
   }) as unknown as FastifyInstance
   app.server.maxConnections = CONNECTION_LIMITS.maxConnections
   const draining = options.draining ?? (() => false)
-  app.addHook('onRequest', async (_request, reply) => {
+  // A callback hook, not an async one: it runs on every request, and a promise per request is measurable.
+  app.addHook('onRequest', (_request, reply, done) => {
     // Node closes the connection after this response; the client opens a new one (to another pod).
     if (draining()) void reply.header('connection', 'close')
+    done()
   })
   app.setErrorHandler((error: FastifyError, _request, reply) => {
     const status = typeof error.statusCode === 'number' && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400

@@ -24,6 +24,9 @@ const CLOSE_BRACKET = 0x5d
  * not counted. Does not validate JSON: a body that passes still goes to JSON.parse.
  */
 export function jsonDepthProblem(text: string, maxDepth: number = MAX_JSON_DEPTH): string | undefined {
+  // Nesting never exceeds the number of opening brackets: most reviews (a PVC's) have fewer than the
+  // limit, counted by the native indexOf far faster than the scan below walks the text.
+  if (openingBracketsAtMost(text, maxDepth)) return undefined
   let depth = 0
   let inString = false
   const length = text.length
@@ -41,4 +44,15 @@ export function jsonDepthProblem(text: string, maxDepth: number = MAX_JSON_DEPTH
     }
   }
   return undefined
+}
+
+// Whether `text` holds at most `limit` `{` and `[` together (strings included).
+function openingBracketsAtMost(text: string, limit: number): boolean {
+  let count = 0
+  for (const bracket of ['{', '[']) {
+    for (let i = text.indexOf(bracket); i !== -1; i = text.indexOf(bracket, i + 1)) {
+      if (++count > limit) return false
+    }
+  }
+  return true
 }

@@ -21,6 +21,10 @@ t.test('jsonDepthProblem: counts objects and arrays outside strings, stops at th
   t.match(jsonDepthProblem(JSON.stringify({ s: 'x\\' }) + nested(200)), /deeper/, 'an escaped backslash before the closing quote does end it')
   t.equal(jsonDepthProblem(`[${nested(10)},${nested(10)}]`.repeat(1)), undefined, 'siblings do not add up')
   t.equal(jsonDepthProblem('not json'), undefined, 'not a JSON validator: the parser says what is wrong')
+  // Both paths: at most MAX_JSON_DEPTH brackets in all is answered without the scan, more are scanned.
+  t.equal(jsonDepthProblem(`[${Array.from({ length: 80 }, () => '{"a":[]}').join(',')}]`), undefined, 'many shallow siblings (more brackets than the limit) pass the scan')
+  t.match(jsonDepthProblem(`{"s":"${'{'.repeat(50)}","d":${nested(MAX_JSON_DEPTH + 1)}}`), /deeper than 100 levels/, 'too deep beside brackets in a string')
+  t.equal(jsonDepthProblem(`{"s":"${'['.repeat(MAX_JSON_DEPTH - 1)}"}`), undefined, 'exactly the limit of brackets in all')
 })
 
 const certs = await makeCertificates(await tempDir(t, 'body-depth'))
