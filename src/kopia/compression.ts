@@ -1,16 +1,11 @@
 // Kopia's compressed contents: the index entry names a compressor ID, and the decrypted payload
-// repeats it as a 4-byte big-endian header before the compressed stream. Decoding runs on the
-// zlib thread pool (async), with an output cap so that a corrupt or hostile stream cannot
-// exhaust memory.
-import { promisify } from 'node:util'
+// repeats it as a 4-byte big-endian header before the compressed stream. The contents this reader
+// needs are manifest contents (a gzip stream of JSON inside), decoded as a stream on the zlib thread
+// pool, with output caps so that a corrupt or hostile stream cannot run away.
 import type { Transform } from 'node:stream'
-import { createGunzip, createInflateRaw, createZstdDecompress, gunzip, inflateRaw, zstdDecompress } from 'node:zlib'
+import { createGunzip, createInflateRaw, createZstdDecompress } from 'node:zlib'
 import { errorMessage } from '../errors.ts'
-import { type BlobContext, corrupt, type KopiaError, unsupported } from './errors.ts'
-
-const gunzipAsync = promisify(gunzip)
-const inflateRawAsync = promisify(inflateRaw)
-const zstdDecompressAsync = promisify(zstdDecompress)
+import { type BlobContext, corrupt, unsupported } from './errors.ts'
 
 export const HEADER_SIZE = 4
 /** Larger than any content kopia writes (index v2 caps lengths at 2^28). */
@@ -26,14 +21,6 @@ const FAMILIES: ReadonlyMap<number, Family> = new Map<number, Family>([
   [0x1400, 'lz4'],
   [0x1500, 'deflate'], [0x1501, 'deflate'], [0x1502, 'deflate'],
 ])
-
-/**
- * Output chunk size of the async decoders: each chunk is a round trip between the zlib thread and
- * the event loop, and the 16 KiB default means thousands of them for one compacted manifest content.
- */
-function chunkSizeFor(input: Buffer): number {
-  return Math.min(16 << 20, Math.max(64 << 10, input.length * 4))
-}
 
 function hex(id: number): string {
   return `0x${id.toString(16).padStart(4, '0')}`
@@ -64,29 +51,6 @@ function compressedStream(headerId: number, payload: Buffer, ctx: BlobContext): 
   return { family, stream: payload.subarray(HEADER_SIZE) }
 }
 
-function decompressFailed(ctx: BlobContext, headerId: number, error: unknown): KopiaError {
-  return corrupt(ctx, `cannot decompress ${compressionName(headerId)} content: ${errorMessage(error)}`, error)
-}
-
-/**
- * The decompressed payload of a content whose index entry says `headerId` (0 = stored as is), as
- * one buffer. Throws KopiaError `unsupported` (s2, lz4, unknown) or `corrupt` (header mismatch,
- * invalid stream, more than `maxOutputLength` bytes). Manifest contents, which can be large, go
- * through manifestChunks instead.
- */
-export async function decompressContent(headerId: number, payload: Buffer, ctx: BlobContext, maxOutputLength = MAX_DECOMPRESSED_BYTES): Promise<Buffer> {
-  if (headerId === 0) return payload
-  const { family, stream } = compressedStream(headerId, payload, ctx)
-  try {
-    const options = { maxOutputLength, chunkSize: chunkSizeFor(stream) }
-    if (family === 'zstd') return await zstdDecompressAsync(stream, options)
-    if (family === 'deflate') return await inflateRawAsync(stream, options)
-    return await gunzipAsync(stream, options) // gzip and pgzip write ordinary gzip streams
-  } catch (error) {
-    throw decompressFailed(ctx, headerId, error)
-  }
-}
-
 /**
  * Output chunk size of the streaming decoders of manifest contents: each chunk is parsed while the
  * next inflates. Measured on a 77 MB content: 128 KiB peaks ~50 MiB lower than 1 MiB, same time.
@@ -96,7 +60,7 @@ export const MANIFEST_CHUNK_BYTES = 1 << 17
 function streamingDecoder(family: Decodable): Transform {
   if (family === 'zstd') return createZstdDecompress({ chunkSize: MANIFEST_CHUNK_BYTES })
   if (family === 'deflate') return createInflateRaw({ chunkSize: MANIFEST_CHUNK_BYTES })
-  return createGunzip({ chunkSize: MANIFEST_CHUNK_BYTES })
+  return createGunzip({ chunkSize: MANIFEST_CHUNK_BYTES }) // gzip and pgzip write ordinary gzip streams
 }
 
 /**
@@ -104,10 +68,11 @@ function streamingDecoder(family: Decodable): Transform {
  * `headerId` says, 0 = stored as is) through that decompression, then through the gzip stream
  * (possibly of several members) every manifest content is, in chunks of up to 128 KiB; neither the
  * decompressed payload nor the gunzipped content is ever one buffer, and the decoders wait while
- * `onChunk` works (a chunk may be kept). Throws KopiaError `unsupported` or `corrupt` as
- * decompressContent does for the payload, `corrupt` "manifest content is not a gzip stream: ..."
- * for an invalid or truncated gzip stream; either stage may produce at most `maxOutputLength`
- * bytes. An error thrown by `onChunk` stops both and is thrown as is.
+ * `onChunk` works (a chunk may be kept). Throws KopiaError `unsupported` (s2, lz4, an unknown
+ * compressor), `corrupt` for a header that does not match `headerId` or a payload that does not
+ * decompress ("cannot decompress zstd (0x1101) content: ..."), `corrupt` "manifest content is not
+ * a gzip stream: ..." for an invalid or truncated gzip stream; either stage may produce at most
+ * `maxOutputLength` bytes. An error thrown by `onChunk` stops both and is thrown as is.
  */
 export async function manifestChunks(headerId: number, payload: Buffer, ctx: BlobContext, onChunk: (chunk: Buffer) => void, maxOutputLength = MAX_DECOMPRESSED_BYTES): Promise<void> {
   const inflater = createGunzip({ chunkSize: MANIFEST_CHUNK_BYTES })
@@ -139,7 +104,7 @@ export async function manifestChunks(headerId: number, payload: Buffer, ctx: Blo
       try {
         next = await chunks.next()
       } catch (error) {
-        if (decoderError !== undefined && error === decoderError) throw decompressFailed(ctx, headerId, error)
+        if (decoderError !== undefined && error === decoderError) throw corrupt(ctx, `cannot decompress ${compressionName(headerId)} content: ${errorMessage(error)}`, error)
         throw corrupt(ctx, `manifest content is not a gzip stream: ${errorMessage(error)}`, error)
       }
       if (next.done === true) return

@@ -67,7 +67,7 @@ async function fetchSpan(span: Span, access: PackAccess, signal: AbortSignal | u
 
 /**
  * The decrypted payload of one content given the bytes at its index entry's range: still
- * compressed as `entry.compressionHeaderId` says (decompressContent or manifestChunks undo it).
+ * compressed as `entry.compressionHeaderId` says (manifestChunks undoes it).
  * Throws KopiaError `unsupported` for a reserved encryption key ID, `corrupt` when it does not decrypt.
  */
 export function decryptContent(entry: IndexEntry, box: Buffer, access: PackAccess): Buffer {
