@@ -88,7 +88,8 @@ function httpStatus(error: unknown): number | undefined {
  * One S3 location (bucket and key prefix) as a BlobStore, made by s3BlobStore; `sub` views share its
  * client. Every request is bounded in time, even without a signal (twice `requestTimeout`). S3 errors
  * become BlobNotFoundError or a one-line BlobStoreError that names the location and endpoint (e.g. "check
- * the access key and secret key"), never a credential.
+ * the access key and secret key"), never a credential. Listings go direct once the SDK has listed
+ * (s3-direct-listing.ts: a third of the CPU); whatever a direct listing cannot read is the SDK's to answer.
  */
 export class S3BlobStore implements BlobStore {
   readonly location: string
@@ -171,8 +172,8 @@ export class S3BlobStore implements BlobStore {
   /** A page relative to the root: keys outside it dropped, the root cut off keys and prefixes. */
   #page(prefix: string, objects: readonly ListedObject[], prefixes: readonly string[], truncated: boolean, token: string | undefined): BlobPage {
     const root = this.#root
-    const blobs: BlobInfo[] = []
-    for (const o of objects) if (o.key.startsWith(root)) blobs.push({ key: o.key.slice(root.length), size: o.size, modifiedMs: o.modifiedMs })
+    // A listed object is a BlobInfo already when the store is rooted at the bucket.
+    const blobs: readonly BlobInfo[] = root === '' ? objects : objects.flatMap((o) => (o.key.startsWith(root) ? [{ key: o.key.slice(root.length), size: o.size, modifiedMs: o.modifiedMs }] : []))
     const relative = prefixes.map((p) => p.slice(root.length))
     const next = truncated ? token : undefined
     if (truncated && next === undefined) throw new BlobStoreError(`listing ${this.location}${prefix} is truncated but has no continuation token`)
