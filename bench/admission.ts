@@ -20,6 +20,7 @@ import { BENCH_LOG_LEVEL, LOAD_REVIEW, RESTORE_MARKER, admissionText, benchConfi
 import { benchmarkSnapshot, printHandlerTable, runHandlerBench, timerOverhead, type HandlerOptions, type HandlerResult } from './handler.ts'
 import { describeAnswer, killAllServers, runBench, machineBusySeconds, post, runCannon, ServerProcess, type CannonRun, type TargetName, elu } from './load.ts'
 import { fmt, fmtInt, median, pad, padLeft, positive } from './stats.ts'
+import { recordGoal } from './goal-rows.ts'
 
 /** Issue 14's goal: ours against a Fastify TLS server that parses the same review (req/s, and p99). */
 const GOAL_RATIO = 0.85
@@ -268,6 +269,9 @@ function loadSummaryLines(load: LoadSummary): string[] {
     `bench: webhook ${TARGETS.map((name) => { const b = load.bad[name]; return `${name} non-2xx ${b.non2xx} errors ${b.errors} timeouts ${b.timeouts} mismatches ${b.mismatches}` }).join(' | ')} (must all be 0) | ours wrote ${load.logLines} decision lines (${fmt(load.logBytes / Math.max(load.logLines, 1))} B each) | median of ${load.runs.length / TARGETS.length} run(s) each`,
   ]
   if (load.logLines < oursRequests) lines.push(`bench: INVALID: ours answered ${oursRequests} measured requests but wrote only ${load.logLines} decision lines`)
+  const by = 'bench/admission.ts'
+  recordGoal({ what: '/mutate restore review, TLS keep-alive, req/s ours / reference', now: `${ratio.toFixed(2)}x (${fmtInt(ours.reqPerSec)} / ${fmtInt(reference.reqPerSec)} req/s; CPU per request ${fmt(ours.cpuPerReq)} / ${fmt(reference.cpuPerReq)} us)`, goal: `>= ${GOAL_RATIO}x`, met: ratio >= GOAL_RATIO, by })
+  recordGoal({ what: '/mutate restore review, TLS keep-alive, p99 ours / reference', now: `${p99Ratio.toFixed(2)}x (${fmt(ours.p99)} / ${fmt(reference.p99)} ms)`, goal: `<= ${GOAL_P99_RATIO}x`, met: p99Ratio <= GOAL_P99_RATIO, by })
   const others = Math.max(ours.otherCores, noop.otherCores, reference.otherCores)
   if (others > 0.2) lines.push(`bench: note: other processes kept ~${fmt(others)} of the CPU cores busy during the runs (median); on a 2-core machine that skews these figures`)
   if (reference.elu < 0.85) lines.push(`bench: note: the reference server's loop was only ${fmt(reference.elu * 100)}% busy: the load generator, not the server, limited its runs, so the ratio flatters ours`)
