@@ -1,7 +1,8 @@
 // What a poll of a per-PVC layout learns from listings alone, by one of two ways that give the same
-// answer for the same keys: a flat scan of each namespace in key order (a few requests per thousand
+// answer for the same keys: a flat scan of a namespace in key order (a few requests per thousand
 // keys: S3, where every listing is a request) or one listing per repository (a directory, where a
-// listing is a readdir and a flat walk would stat every pack).
+// listing is a readdir and a flat walk would stat every pack; and for the few repositories a poll
+// re-examines, see s3-prefix-source.ts). Whole-layout forms of both are kept for comparison.
 import { forEachLimit } from '../async/for-each-limit.ts'
 import { isStorageId } from '../restic/files.ts'
 import { type BlobInfo, type BlobStore, listAll } from '../storage/blob-store.ts'
@@ -33,8 +34,11 @@ export interface LayoutListingOptions {
   readonly signal?: AbortSignal
 }
 
-/** `store` with every listPage (of it and of its sub views) counted in `count.requests`. */
-function counted(store: BlobStore, count: { requests: number }): BlobStore {
+/**
+ * `store` with every listPage (of it and of its sub views) counted in `count.requests`: the listing
+ * requests a poll makes (benchmarks, tests). Reads and writes nothing else.
+ */
+export function countingListings(store: BlobStore, count: { requests: number }): BlobStore {
   return {
     location: store.location,
     listPage: (prefix, options) => {
@@ -44,7 +48,7 @@ function counted(store: BlobStore, count: { requests: number }): BlobStore {
     get: (key, signal) => store.get(key, signal),
     getRange: (key, offset, length, signal) => store.getRange(key, offset, length, signal),
     stat: (key, signal) => store.stat(key, signal),
-    sub: (prefix) => counted(store.sub(prefix), count),
+    sub: (prefix) => countingListings(store.sub(prefix), count),
   }
 }
 
@@ -80,83 +84,120 @@ function record(listing: LayoutListing, blob: BlobInfo): void {
   else if (place.rest === KOPIA_FORMAT_BLOB) repository.format = { ...blob, key: place.rest }
 }
 
-/** The namespaces of a layout: its root's folders. */
-async function namespacesOf(store: BlobStore, signal: AbortSignal | undefined): Promise<string[]> {
-  return (await listAll(store, '', { delimiter: '/', ...(signal ? { signal } : {}) })).prefixes.map((p) => p.slice(0, -1))
+/** The namespaces of a layout: its root's folders (one delimiter listing, more past 1,000). A storage failure throws. */
+export async function listNamespaces(root: BlobStore, signal?: AbortSignal): Promise<string[]> {
+  return (await listAll(root, '', { delimiter: '/', ...(signal ? { signal } : {}) })).prefixes.map((p) => p.slice(0, -1))
 }
+
+const byKey = <T>(key: (item: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0)
 
 /** `listing`'s repositories in key order, so both ways list them alike whatever order namespaces finished in. */
 function sorted(listing: LayoutListing): LayoutListing {
-  const repositories = new Map([...listing.repositories].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
-  const namespaceBlobs = [...listing.namespaceBlobs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0))
+  const repositories = new Map([...listing.repositories].sort(byKey(([key]) => key)))
+  const namespaceBlobs = [...listing.namespaceBlobs].sort(byKey((b) => b.key))
   return { repositories, namespaceBlobs }
 }
 
 /**
- * Lists a per-PVC layout by a flat scan: the root's folders (one delimiter listing), then each namespace
- * (`concurrency` at a time) without delimiter, in key order, each next request starting where
- * `resumeAfter` says (so a page ending inside a repository's packs jumps over the rest of them). A
- * repository of a few dozen keys costs a few hundredths of a request; one of thousands of packs about one.
- * Returns the listing and the number of listing requests (pages) made. A storage failure throws.
+ * One namespace by a flat scan: its keys without delimiter, in key order, each next request starting
+ * where `resumeAfter` says (so a page ending inside a repository's packs jumps over the rest of them).
+ * Gives every repository folder holding a key (S3 has no empty folders) and the namespace's own blobs,
+ * in key order. A storage failure throws.
  */
-export async function scanLayout(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
+export async function scanNamespace(root: BlobStore, namespace: string, options: { readonly pageSize?: number; readonly signal?: AbortSignal } = {}): Promise<LayoutListing> {
   const { signal, pageSize } = options
   const listing = emptyListing()
-  const count = { requests: 0 }
-  const store = counted(root, count)
-  const namespaces = await namespacesOf(store, signal)
-  await forEachLimit(namespaces, options.concurrency, async (namespace) => {
-    let startAfter: string | undefined
-    let continuation: string | undefined
-    for (;;) {
-      const page = await store.listPage(`${namespace}/`, {
-        ...(startAfter !== undefined ? { startAfter } : {}),
-        ...(continuation !== undefined ? { continuation } : {}),
-        ...(pageSize !== undefined ? { maxKeys: pageSize } : {}),
-        ...(signal ? { signal } : {}),
-      })
-      for (const blob of page.blobs) record(listing, blob)
-      if (page.next === undefined) return
-      const last = page.blobs.at(-1)?.key
-      // A truncated page without a key (S3 may answer one): its token is the only way on.
-      if (last === undefined) {
-        continuation = page.next
-      } else {
-        continuation = undefined
-        startAfter = resumeAfter(last)
-      }
+  let startAfter: string | undefined
+  let continuation: string | undefined
+  for (;;) {
+    const page = await root.listPage(`${namespace}/`, {
+      ...(startAfter !== undefined ? { startAfter } : {}),
+      ...(continuation !== undefined ? { continuation } : {}),
+      ...(pageSize !== undefined ? { maxKeys: pageSize } : {}),
+      ...(signal ? { signal } : {}),
+    })
+    for (const blob of page.blobs) record(listing, blob)
+    if (page.next === undefined) return sorted(listing)
+    const last = page.blobs.at(-1)?.key
+    // A truncated page without a key (S3 may answer one): its token is the only way on.
+    if (last === undefined) {
+      continuation = page.next
+    } else {
+      continuation = undefined
+      startAfter = resumeAfter(last)
     }
+  }
+}
+
+/**
+ * One namespace's folders (the PVCs' repository folders, in key order; in a directory also an empty
+ * one) and its own blobs (keys relative to the root), by one delimiter listing (more past 1,000). Reads
+ * nothing inside a repository. A storage failure throws.
+ */
+export async function listNamespaceFolders(root: BlobStore, namespace: string, signal?: AbortSignal): Promise<{ pvcs: string[]; namespaceBlobs: BlobInfo[] }> {
+  const folder = await listAll(root, `${namespace}/`, { delimiter: '/', ...(signal ? { signal } : {}) })
+  return { pvcs: folder.prefixes.map((p) => p.slice(namespace.length + 1, -1)), namespaceBlobs: folder.blobs }
+}
+
+/**
+ * One repository `<namespace>/<pvc>/` by its own listings: its `snapshots/` and, when that holds no
+ * snapshot file, the first page of its keys starting with `k` (for `kopia.repository`): one or two
+ * requests. A storage failure throws.
+ */
+export async function listRepository(root: BlobStore, namespace: string, pvc: string, signal?: AbortSignal): Promise<RepositoryListing> {
+  const withSignal = signal ? { signal } : {}
+  const repository: RepositoryListing = { namespace, pvc, snapshots: [] }
+  const repo = root.sub(`${namespace}/${pvc}/`)
+  const snapshots = await listAll(repo, SNAPSHOTS_FOLDER, { delimiter: '/', ...withSignal })
+  repository.snapshots.push(...snapshots.blobs.filter((b) => isSnapshotFile(b.key)))
+  if (repository.snapshots.length > 0) return repository
+  // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
+  const marker = await repo.listPage('k', { delimiter: '/', ...withSignal })
+  const format = marker.blobs.find((b) => b.key === KOPIA_FORMAT_BLOB)
+  if (format !== undefined) repository.format = format
+  return repository
+}
+
+/**
+ * Lists a whole per-PVC layout by a flat scan: the root's folders (one delimiter listing), then each
+ * namespace by `scanNamespace` (`concurrency` at a time). A repository of a few dozen keys costs a few
+ * hundredths of a request; one of thousands of packs about one. Returns the listing and the number of
+ * listing requests (pages) made. A storage failure throws.
+ */
+export async function scanLayout(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
+  const { signal } = options
+  const listing = emptyListing()
+  const count = { requests: 0 }
+  const store = countingListings(root, count)
+  const namespaces = await listNamespaces(store, signal)
+  await forEachLimit(namespaces, options.concurrency, async (namespace) => {
+    const scanned = await scanNamespace(store, namespace, options)
+    for (const [key, repository] of scanned.repositories) listing.repositories.set(key, repository)
+    listing.namespaceBlobs.push(...scanned.namespaceBlobs)
   }, signal)
   return { listing: sorted(listing), requests: count.requests }
 }
 
 /**
- * Lists a per-PVC layout one repository at a time: the root's folders, each namespace's folders and blobs
- * (delimiter listings), then per repository its `snapshots/` and, when that holds no snapshot file, the
- * first page of its keys starting with `k` (for `kopia.repository`); `concurrency` listings at a time.
- * Returns the listing and the number of listing requests (pages) made. A storage failure throws.
+ * Lists a whole per-PVC layout one repository at a time: the root's folders, each namespace's folders
+ * and blobs (delimiter listings), then each repository by `listRepository`; `concurrency` listings at a
+ * time. Returns the listing and the number of listing requests (pages) made. A storage failure throws.
  */
 export async function listLayoutPerRepository(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
   const { signal } = options
-  const withSignal = signal ? { signal } : {}
   const listing = emptyListing()
   const count = { requests: 0 }
-  const store = counted(root, count)
-  const namespaces = await namespacesOf(store, signal)
+  const store = countingListings(root, count)
+  const namespaces = await listNamespaces(store, signal)
   await forEachLimit(namespaces, options.concurrency, async (namespace) => {
-    const folder = await listAll(store, `${namespace}/`, { delimiter: '/', ...withSignal })
-    for (const p of folder.prefixes) repositoryIn(listing, namespace, p.slice(namespace.length + 1, -1))
-    listing.namespaceBlobs.push(...folder.blobs)
+    const folder = await listNamespaceFolders(store, namespace, signal)
+    for (const pvc of folder.pvcs) repositoryIn(listing, namespace, pvc)
+    listing.namespaceBlobs.push(...folder.namespaceBlobs)
   }, signal)
   await forEachLimit([...listing.repositories.values()], options.concurrency, async (repository) => {
-    const repo = store.sub(`${repository.namespace}/${repository.pvc}/`)
-    const snapshots = await listAll(repo, SNAPSHOTS_FOLDER, { delimiter: '/', ...withSignal })
-    repository.snapshots.push(...snapshots.blobs.filter((b) => isSnapshotFile(b.key)))
-    if (repository.snapshots.length > 0) return
-    // One listing tells a Kopia repository (kopia.repository) from an initialized restic one (keys/).
-    const marker = await repo.listPage('k', { delimiter: '/', ...withSignal })
-    const format = marker.blobs.find((b) => b.key === KOPIA_FORMAT_BLOB)
-    if (format !== undefined) repository.format = format
+    const listed = await listRepository(store, repository.namespace, repository.pvc, signal)
+    repository.snapshots.push(...listed.snapshots)
+    if (listed.format !== undefined) repository.format = listed.format
   }, signal)
   return { listing: sorted(listing), requests: count.requests }
 }

@@ -4,6 +4,9 @@
 // Opening a repository costs a key derivation (scrypt, ~0.2-0.5 s), so in the server a poll answers
 // from the listing first (a snapshot file proves a restic backup) and reads what it has not opened
 // yet in the background, a few derivations at a time, publishing exact figures as they come.
+// Every poll lists the namespaces and their PVC folders, so a new or removed repository is seen
+// within one interval; a repository with a known backup is examined again only once per
+// catalog.backupRecheckInterval (recheck-schedule.ts), its last answer standing in between.
 import { forEachLimit } from '../async/for-each-limit.ts'
 import type { S3PrefixSourceConfig } from '../config/schema.ts'
 import { readSecretFile } from '../config/secret-file.ts'
@@ -19,8 +22,9 @@ import { storeFor } from './source-store.ts'
 import { summarizeKopiaSources } from './kopia-summary.ts'
 import { openKopia, type OpenedKopia } from './opened-kopia.ts'
 import { OpenedRepositories } from './opened-repositories.ts'
-import { type LayoutListing, listLayoutPerRepository, type RepositoryListing, scanLayout } from './repository-listing.ts'
+import { countingListings, listNamespaceFolders, listNamespaces, listRepository, type RepositoryListing, scanNamespace } from './repository-listing.ts'
 import { KOPIA_FORMAT_BLOB } from './repository-scan.ts'
+import { recheckDue, type RecheckSetting } from './recheck-schedule.ts'
 import { summarizeResticSnapshots } from './restic-summary.ts'
 
 interface Found {
@@ -45,11 +49,19 @@ interface Examined {
   readonly unread?: Unread
 }
 
-/** The last poll's answer, kept so background reads can replace a repository's part of it. */
+type Passwords = { readonly restic?: string; readonly kopia?: string }
+
+/**
+ * The last poll's answer, kept so background reads can replace a repository's part of it, and so the
+ * next poll can carry over the answers of repositories it does not examine again.
+ */
 interface Published {
-  readonly passwords: { readonly restic?: string; readonly kopia?: string }
+  readonly passwords: Passwords
   readonly listingDiagnostics: readonly CatalogDiagnostic[]
+  /** Every repository folder the poll listed, by `namespace/pvc`, in key order ({} when it holds no backup). */
   readonly found: Map<string, Found>
+  /** When the poll started (S3PrefixContext.now). */
+  readonly at: number
 }
 
 export interface S3PrefixContext {
@@ -69,12 +81,29 @@ export interface S3PrefixContext {
   readonly listing?: 'scan' | 'per-repository'
   /** MaxKeys of the scan's requests (tests page at a few keys); S3's default, 1,000, when absent. */
   readonly pageSize?: number
-  /** Told the number of listing requests each poll made (benchmarks). */
-  readonly onListed?: (requests: number) => void
+  /** Told the number of listing requests each poll made and how many repositories it examined (benchmarks, tests). */
+  readonly onListed?: (requests: number, examined: number) => void
+  /**
+   * catalog.backupRecheckInterval, read at every poll (a reload changes it in place). Absent: every
+   * repository is examined every poll.
+   */
+  readonly recheck?: RecheckSetting
+  /** A monotonic clock in ms for the recheck schedule (tests and benchmarks step it); default performance.now. */
+  readonly now?: () => number
+  /** Tests: the store the source reads through, given the one its config names (e.g. to record its listings). */
+  readonly wrapStore?: (store: BlobStore) => BlobStore
 }
 
 /** A background read's results are published at most this often while more are coming. */
 const REFINED_PUBLISH_MS = 1000
+
+/**
+ * A namespace is scanned flat when at least this share of the repositories it held at the last poll is
+ * due (a cold poll, a password change, many without a backup); otherwise it costs one delimiter listing
+ * plus one or two listings per due repository. A scan reads every key of the namespace (s3rver's cost is
+ * per key; S3's per 1,000-key page), so it pays only when a good part of the namespace is examined.
+ */
+const SCAN_WHEN_DUE_SHARE = 0.25
 
 /** The bucket and key prefix of a location, for diagnostics a Secret's KOPIA_REPOSITORY can be matched against. */
 function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: string; prefix: string } | undefined {
@@ -100,7 +129,8 @@ function s3Where(config: S3PrefixSourceConfig, keyPrefix: string): { bucket: str
  * Without one, every repository is read before the poll answers (`catalog`, tests).
  */
 export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixContext): CatalogSource {
-  const store = storeFor(config, true)
+  const configured = storeFor(config, true)
+  const store = context.wrapStore ? context.wrapStore(configured) : configured
   // Opened repositories survive across polls: their snapshot files are read once.
   const openedRestic = new OpenedRepositories<ResticRepository>()
   const openedKopia = new OpenedRepositories<OpenedKopia>()
@@ -239,8 +269,8 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
   }
 
   /** A Kopia format blob beside a PVC folder (`<ns>/<pvc>kopia.repository`): the stripped-slash movers' repository. */
-  function prefixWithoutSlash(listing: LayoutListing): CatalogDiagnostic[] {
-    return listing.namespaceBlobs.flatMap((blob) => {
+  function prefixWithoutSlash(namespaceBlobs: readonly BlobInfo[]): CatalogDiagnostic[] {
+    return namespaceBlobs.flatMap((blob) => {
       const namespace = blob.key.slice(0, blob.key.indexOf('/'))
       const name = blob.key.slice(namespace.length + 1)
       if (!name.endsWith(KOPIA_FORMAT_BLOB) || name === KOPIA_FORMAT_BLOB) return []
@@ -253,33 +283,99 @@ export function s3PrefixSource(config: S3PrefixSourceConfig, context: S3PrefixCo
     })
   }
 
+  /**
+   * Whether this poll examines repository `key` (lists its snapshots, reads it when it can) rather than
+   * carrying over the last poll's answer: always without a known backup, so a new backup is seen within
+   * one interval; with one, when its kind's password changed, when the read its listing-only answer owes
+   * did not land, or at its recheck time (recheck-schedule.ts).
+   */
+  function mustExamine(key: string, last: Published | undefined, passwords: Passwords, now: number, recheckMs: number): boolean {
+    const previous = last?.found.get(key)
+    const entry = previous?.entry
+    if (last === undefined || previous === undefined || entry === undefined || previous.diagnostic !== undefined) return true
+    if (entry.snapshots === null || entry.snapshots === 0 || entry.kind === 'static') return true
+    if (last.passwords[entry.kind] !== passwords[entry.kind]) return true
+    if (entry.exact === false && !queued.has(key)) return true
+    return recheckDue(key, last.at, now, recheckMs)
+  }
+
+  /** The last poll's repositories by namespace (their `namespace/pvc` keys). */
+  function knownByNamespace(last: Published | undefined): Map<string, string[]> {
+    const known = new Map<string, string[]>()
+    for (const key of last?.found.keys() ?? []) {
+      const namespace = key.slice(0, key.indexOf('/'))
+      const keys = known.get(namespace)
+      if (keys) keys.push(key)
+      else known.set(namespace, [key])
+    }
+    return known
+  }
+
   async function poll(signal: AbortSignal, refinement?: Refinement): Promise<SourcePoll> {
-    const passwords = {
+    const passwords: Passwords = {
       ...(config.resticPasswordFile !== undefined ? { restic: await readSecretFile(config.resticPasswordFile, 'resticPasswordFile') } : {}),
       ...(config.kopiaPasswordFile !== undefined ? { kopia: await readSecretFile(config.kopiaPasswordFile, 'kopiaPasswordFile') } : {}),
     }
-    const listOptions = { concurrency: config.concurrency, signal, ...(context.pageSize !== undefined ? { pageSize: context.pageSize } : {}) }
-    const scan = (context.listing ?? (config.s3 ? 'scan' : 'per-repository')) === 'scan'
-    const { listing, requests } = await (scan ? scanLayout(store, listOptions) : listLayoutPerRepository(store, listOptions))
-    context.onListed?.(requests)
-    const diagnostics = prefixWithoutSlash(listing)
-    const repositories = [...listing.repositories.values()]
+    const now = context.now ? context.now() : performance.now()
+    const recheckMs = context.recheck?.backupRecheckMs ?? 0
+    const last = published
+    const due = (key: string) => mustExamine(key, last, passwords, now, recheckMs)
+    const scanning = (context.listing ?? (config.s3 ? 'scan' : 'per-repository')) === 'scan'
+    const known = knownByNamespace(last)
+    const count = { requests: 0 }
+    const root = countingListings(store, count)
+    // Every repository folder found, with its listing when this poll examines it.
+    const listed = new Map<string, RepositoryListing | undefined>()
+    const perRepository: Array<{ readonly namespace: string; readonly pvc: string }> = []
+    const namespaceBlobs: BlobInfo[] = []
+    await forEachLimit(await listNamespaces(root, signal), config.concurrency, async (namespace) => {
+      const before = known.get(namespace) ?? []
+      // A new namespace (every one, cold) is all due: its scan also tells its folders.
+      if (scanning && before.filter(due).length >= SCAN_WHEN_DUE_SHARE * before.length) {
+        const scanned = await scanNamespace(root, namespace, { signal, ...(context.pageSize !== undefined ? { pageSize: context.pageSize } : {}) })
+        for (const [key, repository] of scanned.repositories) listed.set(key, due(key) ? repository : undefined)
+        namespaceBlobs.push(...scanned.namespaceBlobs)
+        return
+      }
+      const folders = await listNamespaceFolders(root, namespace, signal)
+      for (const pvc of folders.pvcs) {
+        const key = `${namespace}/${pvc}`
+        listed.set(key, undefined)
+        if (due(key)) perRepository.push({ namespace, pvc })
+      }
+      namespaceBlobs.push(...folders.namespaceBlobs)
+    }, signal)
+    await forEachLimit(perRepository, config.concurrency, async ({ namespace, pvc }) => {
+      listed.set(`${namespace}/${pvc}`, await listRepository(root, namespace, pvc, signal))
+    }, signal)
+    const keys = [...listed.keys()].sort()
+    const repositories = keys.flatMap((key) => listed.get(key) ?? [])
+    context.onListed?.(count.requests, repositories.length)
+    const diagnostics = prefixWithoutSlash([...namespaceBlobs].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0)))
     const examined: Examined[] = new Array(repositories.length)
     await forEachLimit(repositories, config.concurrency, async (repository, i) => {
       examined[i] = await examine(repository, passwords, refinement !== undefined, signal)
     }, signal)
-    const found = new Map<string, Found>()
+    const answers = new Map<string, Found>()
     const unread: Unread[] = []
     examined.forEach((e, i) => {
       const key = `${repositories[i]!.namespace}/${repositories[i]!.pvc}`
       // A background read that finished while this poll listed is newer than its listing-only answer.
       const done = e.unread ? readInBackground.get(key) : undefined
       const fresh = done !== undefined && done.password === e.unread!.password && done.signature === e.unread!.signature
-      found.set(key, fresh ? done.found : e.found)
+      answers.set(key, fresh ? done.found : e.found)
       if (e.unread && !fresh && !queued.has(key)) unread.push(e.unread)
     })
+    // Read at the end: a background read that landed during this poll has replaced its part of `last`.
+    const found = new Map<string, Found>(keys.map((key) => [key, answers.get(key) ?? last!.found.get(key)!]))
+    for (const key of last?.found.keys() ?? []) {
+      if (found.has(key)) continue
+      // Gone from the listing: a repository made again at the same place is a new one.
+      openedRestic.forget(key)
+      openedKopia.forget(key)
+    }
     for (const key of readInBackground.keys()) if (!found.has(key)) readInBackground.delete(key)
-    published = { passwords, listingDiagnostics: diagnostics, found }
+    published = { passwords, listingDiagnostics: diagnostics, found, at: now }
     if (refinement) readLater(unread, refinement)
     return answer(published)
   }

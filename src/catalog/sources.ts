@@ -12,11 +12,16 @@ export interface SourceContext {
   readonly resticKeys: ResticKeyCache
   /** Per-PVC restic repositories decided from their listing, never decrypted (see S3PrefixContext). */
   readonly resticFromListing?: boolean
+  /** catalog.backupRecheckInterval in ms, changed in place on reload: sources read it at every poll. */
+  readonly recheck: { backupRecheckMs: number }
 }
 
-/** A fresh context, made once per process and kept across config reloads. */
-export function createSourceContext(): SourceContext {
-  return { resticKeys: new ResticKeyCache() }
+/**
+ * A fresh context, made once per process and kept across config reloads. `backupRecheckMs`:
+ * catalog.backupRecheckInterval in ms (default 0: every repository every poll, as one-shot commands poll once).
+ */
+export function createSourceContext(backupRecheckMs = 0): SourceContext {
+  return { resticKeys: new ResticKeyCache(), recheck: { backupRecheckMs } }
 }
 
 /** The source for one `catalog.sources` entry. Opens nothing: every read happens in its `poll`. */

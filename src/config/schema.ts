@@ -258,6 +258,13 @@ export const CatalogSourceConfig = Type.Unsafe<CatalogSourceConfig>({ oneOf: [..
 const Catalog = Type.Object({
   interval: withDefault(Duration, '60s'),
   staleAfter: withDefault(Duration, '10m'),
+  /**
+   * s3-prefix sources: how often a repository with a known backup is examined again (its snapshots
+   * listed or read), spread evenly over the polls. Between, its last answer stands; a repository
+   * without one (and a new or removed one) is seen every poll. "0s": every repository every poll.
+   * Applies on reload without a restart.
+   */
+  backupRecheckInterval: withDefault(Duration, '10m'),
   sources: Type.Array(CatalogSourceConfig, { default: [] }),
 }, strict)
 

@@ -19,7 +19,7 @@ export interface CatalogLoopOptions {
 /** The catalog loop; health().loaded turns true after the first round and stays true. */
 export function catalogLoop(options: CatalogLoopOptions): Loop & { readonly poller: CatalogPoller } {
   // Shared across reloads: derived keys, so a changed source does not re-run scrypt.
-  const context = createSourceContext()
+  const context = createSourceContext(durationMs(options.config.catalog.backupRecheckInterval))
   const make = (config: CatalogSourceConfig): CatalogSource => ({ ...createSource(config, context), config })
   const sourcesOf = (config: Config): CatalogSource[] => config.catalog.sources.map(make)
   const poller = new CatalogPoller(sourcesOf(options.config), options.publish, {
@@ -33,6 +33,8 @@ export function catalogLoop(options: CatalogLoopOptions): Loop & { readonly poll
     poller,
     run: (signal) => poller.run(signal),
     reconfigure(config) {
+      // Read by the running sources at their next poll: a new recheck interval keeps their state.
+      context.recheck.backupRecheckMs = durationMs(config.catalog.backupRecheckInterval)
       poller.reconfigure(sourcesOf(config), durationMs(config.catalog.interval))
     },
     health(): LoopHealth {
