@@ -171,3 +171,14 @@ t.test('listing requests: a fraction of one per small repository; no more than o
   t.equal(first.entries.length, 80)
   t.same(unchanged, first, 'an unchanged poll answers the same')
 })
+
+t.test('with the recheck policy (catalog.backupRecheckInterval), polls of an unchanged layout answer exactly as full polls', async (t) => {
+  const config: S3PrefixSourceConfig = { name: 'garage', type: 's3-prefix', s3: s3.location('scan', { prefix: 'volsync' }), concurrency: 4, ...(await passwordFiles(t)) }
+  const reference = (await pollWith(config, 'per-repository')).poll
+  const clock = { now: 0 }
+  const source = s3PrefixSource(config, { resticKeys: keys, pageSize: 3, recheck: { backupRecheckMs: 10 * 60_000 }, now: () => clock.now })
+  for (let poll = 0; poll <= 12; poll++) {
+    clock.now += 60_000
+    t.same(await source.poll(never), reference, `poll ${poll}: restic and Kopia repositories, diagnostics and the stripped-slash blobs as a full poll`)
+  }
+})
