@@ -143,7 +143,11 @@ export class DirectListing {
     const route = this.#route
     if (route === undefined || this.#disabled) return TRANSIENT
     try {
-      this.#signer ??= this.#config.signer()
+      // A signer that failed to resolve is asked for again next time, as the SDK asks on every request.
+      this.#signer ??= this.#config.signer().catch((error: unknown) => {
+        this.#signer = undefined
+        throw error
+      })
       const signer = await this.#signer
       const request: SdkRequest = {
         method: 'GET',
