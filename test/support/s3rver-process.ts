@@ -27,14 +27,19 @@ const require = createRequire(import.meta.url)
 const FilesystemStore = require('s3rver/lib/stores/filesystem.js') as StoreClass
 const S3Object = require('s3rver/lib/models/object.js') as S3ObjectClass
 const OBJECT_SUFFIX = '._S3rver_object'
+const METADATA_READS_AT_ONCE = 64
 
 /** Keys (and common prefixes) below `dir` in byte order, as S3 lists them. */
 function* walkInKeyOrder(dir: string, keyPrefix: string, options: Required<Pick<ListOptions, 'prefix' | 'startAfter'>> & { delimiter: string }): Generator<{ key: string; common: boolean }> {
   let entries
   try {
     entries = readdirSync(dir, { withFileTypes: true })
-  } catch {
-    return
+  } catch (error) {
+    // A folder that is not there holds no keys; any other failure (EMFILE under many listings at
+    // once) must fail the listing, never answer it as empty.
+    const code = (error as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ENOTDIR') return
+    throw error
   }
   const named = entries.flatMap((d): Array<{ sortKey: string; folder: string | undefined }> => {
     if (d.isDirectory()) return [{ sortKey: `${keyPrefix}${d.name}/`, folder: d.name }]
@@ -79,10 +84,14 @@ FilesystemStore.prototype.listObjects = async function (bucket, options) {
     if (common) commonPrefixes.push(key)
     else keys.push(key)
   }
-  const metadata = await Promise.all(keys.map((key) => this.getMetadata(bucket, key).catch((error: unknown) => {
-    if ((error as { code?: string }).code === 'ENOENT') return undefined
-    throw error
-  })))
+  // A few at a time: each read opens files, and 16 listings of 1,000 keys at once ran out of descriptors.
+  const metadata: unknown[] = []
+  for (let i = 0; i < keys.length; i += METADATA_READS_AT_ONCE) {
+    metadata.push(...await Promise.all(keys.slice(i, i + METADATA_READS_AT_ONCE).map((key) => this.getMetadata(bucket, key).catch((error: unknown) => {
+      if ((error as { code?: string }).code === 'ENOENT') return undefined
+      throw error
+    }))))
+  }
   const objects = keys.flatMap((key, i) => (metadata[i] === undefined ? [] : [new S3Object(bucket, key, null, metadata[i])]))
   return { objects, commonPrefixes, isTruncated }
 }
