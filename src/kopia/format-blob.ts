@@ -6,7 +6,7 @@ import { errorMessage } from '../errors.ts'
 import { type BlobContext, corrupt, KopiaError, unsupported } from './errors.ts'
 import { type FormatParameters, readFormatParameters } from './format-parameters.ts'
 import { deriveFormatKey, hkdfSha256, SUPPORTED_KEY_ALGORITHMS } from './key-derivation.ts'
-import { parseRfc3339 } from './rfc3339.ts'
+import { parseRfc3339 } from '../rfc3339.ts'
 
 export const FORMAT_BLOB_ID = 'kopia.repository'
 

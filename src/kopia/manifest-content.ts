@@ -11,7 +11,7 @@
 import { asObject } from '../json.ts'
 import { errorMessage } from '../errors.ts'
 import { type BlobContext, corrupt } from './errors.ts'
-import { type Instant, parseRfc3339 } from './rfc3339.ts'
+import { type Instant, parseRfc3339 } from '../rfc3339.ts'
 
 export interface SnapshotFacts {
   /** username, hostname and path joined by NUL: the grouping key. */

@@ -3,7 +3,7 @@
 // manifests, group them by source labels and pick the newest complete one per source.
 import type { ManifestRecord, SnapshotFacts } from './manifest-content.ts'
 import type { KopiaManifestsRead, KopiaSnapshotsRead } from './read-summary.ts'
-import { compareInstants, formatRfc3339Nano } from './rfc3339.ts'
+import { compareInstants, formatRfc3339Nano } from '../rfc3339.ts'
 
 export interface KopiaSourceSnapshots {
   readonly username: string

@@ -2,7 +2,7 @@ import t from 'tap'
 import { randomBytes } from 'node:crypto'
 import { deflateRawSync, gzipSync, zstdCompressSync } from 'node:zlib'
 import { compressionName, manifestChunks, MANIFEST_CHUNK_BYTES } from '../../src/kopia/compression.ts'
-import { compareInstants, formatRfc3339Nano, parseRfc3339 } from '../../src/kopia/rfc3339.ts'
+import { compareInstants, formatRfc3339Nano, parseRfc3339 } from '../../src/rfc3339.ts'
 import vectors from '../fixtures/kopia/vectors.json' with { type: 'json' }
 
 const ctx = { location: '/repo/', blobId: 'q0123-s1' }
