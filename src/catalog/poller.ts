@@ -6,6 +6,7 @@
 // publish between polls through the Refinement its poll is given (exact figures read after a listing).
 import { isDeepStrictEqual } from 'node:util'
 import { errorMessage } from '../errors.ts'
+import { MAX_TIMER_MS } from '../config/duration.ts'
 import type { Log } from '../log.ts'
 import { buildCatalogState, type CatalogState, type SourcePoll, type SourceState } from '../state/catalog-state.ts'
 import type { CatalogSource } from './source.ts'
@@ -42,7 +43,8 @@ export interface PollerOptions {
  */
 export function pollDelayMs(failures: number, intervalMs: number, maxBackoffMs: number, random: number): number {
   const base = failures === 0 ? intervalMs : Math.min(maxBackoffMs, Math.min(intervalMs, 5000) * 2 ** Math.min(failures - 1, 30))
-  return Math.round(base * (0.8 + 0.4 * random))
+  // The jitter may take a long interval past a timer's limit, where it would fire after 1 ms.
+  return Math.min(MAX_TIMER_MS, Math.round(base * (0.8 + 0.4 * random)))
 }
 
 /** A poll's results, each keeping the previous state's identity when deep-equal, so the catalog is not rebuilt for them. */

@@ -5,6 +5,7 @@ import { parseDocument } from 'yaml'
 import { configValidator } from './config-validator.ts'
 import { compileIdentityPattern } from './identity-pattern.ts'
 import type { Config, S3LocationConfig } from './schema.ts'
+import { durationMs, MAX_TIMER_DURATION } from './duration.ts'
 
 /**
  * An invalid or unreadable config: its message is one line naming the file and, for a bad key, the key
@@ -128,8 +129,29 @@ function crossCheck(config: Config): void {
   if (config.server.tls.selfManaged && config.state.directory !== undefined) {
     throw new ConfigError('server.tls.selfManaged: needs the API server (its Secret and webhook configurations); remove state.directory or selfManaged')
   }
+  checkTimerDurations(config)
   if (!config.pvc.destinationName.includes('{{pvc}}')) {
     throw new ConfigError('pvc.destinationName: must contain {{pvc}} so each PVC gets its own ReplicationDestination')
+  }
+}
+
+/**
+ * Durations that become Node timers must be below a timer's limit: a longer one would fire after 1 ms
+ * (a catalog.interval of 1000h polled every millisecond). Throws ConfigError naming the key.
+ */
+function checkTimerDurations(config: Config): void {
+  const limitMs = durationMs(MAX_TIMER_DURATION)
+  const keys: Array<[string, string]> = [
+    ['server.shutdown.drainPeriod', config.server.shutdown.drainPeriod],
+    ['server.shutdown.timeout', config.server.shutdown.timeout],
+    ['kube.leaseDuration', config.kube.leaseDuration],
+    ['kube.renewDeadline', config.kube.renewDeadline],
+    ['kube.retryPeriod', config.kube.retryPeriod],
+    ['catalog.interval', config.catalog.interval],
+    ...config.catalog.sources.flatMap((source, i): Array<[string, string]> => ('s3' in source && source.s3 ? [[`catalog.sources[${i}].s3.requestTimeout`, source.s3.requestTimeout]] : [])),
+  ]
+  for (const [key, value] of keys) {
+    if (durationMs(value) > limitMs) throw new ConfigError(`${key}: ${value} is longer than ${MAX_TIMER_DURATION} (24 days), the longest delay a timer can wait`)
   }
 }
 

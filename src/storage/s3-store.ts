@@ -3,7 +3,7 @@
 // or mishandle the SDK's newer default checksum headers), every request bounded in time.
 import type { S3Client } from '@aws-sdk/client-s3'
 import type { S3LocationConfig } from '../config/schema.ts'
-import { durationMs } from '../config/duration.ts'
+import { durationMs, MAX_TIMER_MS } from '../config/duration.ts'
 import { type BlobInfo, BlobNotFoundError, type BlobPage, type BlobStore, BlobStoreError, type ListOptions } from './blob-store.ts'
 import { s3Credentials } from './s3-credentials.ts'
 import { DirectListing, type ListingQuery } from './s3-direct-listing.ts'
@@ -104,7 +104,7 @@ export class S3BlobStore implements BlobStore {
 
   /** Bounded even when the caller passes no signal: a hung S3 server must not hang a poll. */
   #signal(signal: AbortSignal | undefined): AbortSignal {
-    const timeout = AbortSignal.timeout(this.#connection.requestTimeoutMs * 2)
+    const timeout = AbortSignal.timeout(Math.min(MAX_TIMER_MS, this.#connection.requestTimeoutMs * 2))
     return signal ? AbortSignal.any([signal, timeout]) : timeout
   }
 

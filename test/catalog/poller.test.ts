@@ -60,6 +60,7 @@ t.test('pollDelayMs: the interval after a success, exponential backoff after fai
   t.equal(pollDelayMs(20, 60_000, 600_000, 0.5), 600_000, 'capped at maxBackoffMs')
   t.equal(pollDelayMs(10_000, 60_000, 600_000, 0.5), 600_000, 'no overflow for absurd failure counts')
   t.equal(pollDelayMs(3, 3_600_000, 600_000, 0.5), 20_000, 'a long interval does not slow the retries of a failing source')
+  t.equal(pollDelayMs(0, 576 * 3_600_000, 600_000, 0.999), 2 ** 31 - 1, 'the jitter never takes a delay past a timer\'s limit (where it would fire after 1 ms)')
   for (let failures = 0; failures < 40; failures++) {
     for (const random of [0, 0.25, 0.5, 0.75, 0.999]) {
       const delay = pollDelayMs(failures, 60_000, 600_000, random)

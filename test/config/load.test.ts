@@ -69,6 +69,19 @@ t.test('errors name the key path', async (t) => {
   t.throws(() => loadConfigFile('/nonexistent/config.yaml'), ConfigError)
 })
 
+t.test('a duration that feeds a timer is at most 576h (24 days): a longer one would fire after 1 ms', async (t) => {
+  const cases: Array<[string, string]> = [
+    ['catalog: {interval: 1000h}', 'catalog.interval: 1000h is longer than 576h'],
+    ['server: {shutdown: {timeout: 600h}}', 'server.shutdown.timeout: 600h'],
+    ['server: {shutdown: {drainPeriod: 2073600001ms}}', 'server.shutdown.drainPeriod: 2073600001ms'],
+    ['kube: {leaseDuration: 9999h}', 'kube.leaseDuration: 9999h'],
+    ['catalog: {sources: [{name: a, type: s3-prefix, s3: {bucket: bkt, requestTimeout: 700h}}]}', 'catalog.sources[0].s3.requestTimeout: 700h'],
+  ]
+  for (const [yaml, message] of cases) t.throws(() => parseConfig(yaml, 'f.yaml'), { name: 'ConfigError', message: new RegExp(`^f\\.yaml: ${message.replace(/[[\].]/g, (c) => `\\${c}`)}`) }, yaml)
+  t.equal(parseConfig('catalog: {interval: 576h}').catalog.interval, '576h', '576h itself is accepted')
+  t.equal(parseConfig('catalog: {staleAfter: 9999h, backupRecheckInterval: 9999h}').catalog.staleAfter, '9999h', 'durations that never reach a timer are not limited')
+})
+
 t.test('the webhook and the metrics server may share a port number only on different addresses, or as 0', async (t) => {
   for (const yaml of ['server: {port: 0, metricsPort: 0}', 'server: {port: 8443, metricsPort: 8443, host: 10.0.0.5, metricsHost: 127.0.0.1}']) {
     t.doesNotThrow(() => parseConfig(yaml, 'test.yaml'), yaml)
