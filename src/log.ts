@@ -98,9 +98,10 @@ function redactLine(object: Record<string, unknown>): Record<string, unknown> {
  * How the server's log lines reach stdout. One write per line cost the webhook ~25 us of CPU per
  * admission decision (a thread-pool round trip each; issue 14), so lines are gathered until
  * BATCH_BYTES or FLUSH_MS, whichever comes first, and written asynchronously: a stalled log reader
- * never blocks the event loop. Pino flushes what is gathered synchronously when the process exits;
- * only a SIGKILL can lose lines, at most FLUSH_MS of them. Beyond MAX_BUFFERED_BYTES (a reader stalled
- * for long) new lines are dropped rather than held: memory stays bounded.
+ * never blocks the event loop while the server runs. Pino flushes what is gathered synchronously when
+ * the process exits (waiting for a stalled reader then). A SIGKILL loses what is gathered: FLUSH_MS
+ * of lines with a reader that keeps up, more behind a stalled one. Beyond MAX_BUFFERED_BYTES new lines
+ * are dropped rather than held (memory stays bounded), and the drops are counted on stderr.
  */
 export const STDOUT_LOG_WRITES = Object.freeze({ BATCH_BYTES: 4096, FLUSH_MS: 100, MAX_BUFFERED_BYTES: 16 * 1024 * 1024 })
 
@@ -119,10 +120,28 @@ export function createLogger(level: LevelWithSilent = 'info', destination?: Node
     onChild: censorChildBindings,
   }
   if (destination) return pino(options, destination)
-  return pino(options, pino.destination({
+  const stdout = pino.destination({
     dest: 1, sync: false,
     minLength: STDOUT_LOG_WRITES.BATCH_BYTES, periodicFlush: STDOUT_LOG_WRITES.FLUSH_MS, maxLength: STDOUT_LOG_WRITES.MAX_BUFFERED_BYTES,
-  }))
+  })
+  stdout.on('drop', reportDrops())
+  return pino(options, stdout)
+}
+
+// Lines dropped because stdout's reader stalled are said on stderr (stdout is what is stalled), at
+// most once every DROP_REPORT_MS with the count since the last report.
+const DROP_REPORT_MS = 1000
+function reportDrops(): () => void {
+  let dropped = 0
+  let timer: NodeJS.Timeout | undefined
+  return () => {
+    dropped++
+    timer ??= setTimeout(() => {
+      process.stderr.write(`${JSON.stringify({ level: 40, time: Date.now(), name: 'volsync-autorestore', dropped, msg: `stdout's reader is stalled: ${dropped} log line(s) dropped (over ${STDOUT_LOG_WRITES.MAX_BUFFERED_BYTES} bytes waiting)` })}\n`)
+      dropped = 0
+      timer = undefined
+    }, DROP_REPORT_MS).unref()
+  }
 }
 
 export type { Logger }

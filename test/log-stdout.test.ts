@@ -47,3 +47,27 @@ t.test('many lines at once are all written, in order, in batches', async (t) => 
   t.equal(run.lines.length, n)
   t.ok(run.lines.every((l, i) => l.i === i), 'in order, none lost')
 })
+
+t.test('behind a reader that never reads, lines past the bound are dropped, said on stderr, and the event loop keeps running', async (t) => {
+  const source = `import { createLogger } from ${JSON.stringify(LOG_MODULE)}
+const log = createLogger('info')
+const pad = 'x'.repeat(1000)
+for (let i = 0; i < 20000; i++) log.info({ i, pad }, 'line')
+let ticks = 0
+setInterval(() => { if (++ticks === 20) process.stderr.write('{"msg":"loop alive"}\\n') }, 50)`
+  // stdout is a pipe nobody reads: the kernel's pipe buffer fills at once.
+  const proc = spawn(process.execPath, ['--input-type=module', '-e', source], { stdio: ['ignore', 'pipe', 'pipe'] })
+  proc.stdout.pause()
+  let stderr = ''
+  const seen = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), 20_000)
+    proc.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8')
+      if (stderr.includes('dropped') && stderr.includes('loop alive')) { clearTimeout(timer); resolve(true) }
+    })
+  })
+  proc.kill('SIGKILL')
+  t.ok(seen, `stderr said the drop and the loop kept running: ${stderr.slice(0, 300)}`)
+  const report = stderr.split('\n').find((l) => l.includes('dropped'))
+  t.match(JSON.parse(report ?? '{}') as Record<string, unknown>, { level: 40, dropped: Number, msg: /stdout's reader is stalled/ })
+})
