@@ -243,23 +243,39 @@ function size(text: string): number {
   return value
 }
 
-/** A LastModified value (RFC 3339 with a zone, as S3 writes it; any other form as Date.parse reads it), as ms since epoch. */
+/**
+ * A LastModified value, RFC 3339 with a zone as S3 writes it, as ms since epoch. Any other form is not
+ * guessed at (Date.parse would read a time without a zone as local time): the SDK gets the answer.
+ */
 function modified(text: string): number {
-  const instant = parseRfc3339(text)
-  const ms = instant !== null ? instant.seconds * 1000 + Math.floor(instant.nanos / 1e6) : Date.parse(text)
-  if (Number.isNaN(ms)) throw new Unexpected(`the date ${JSON.stringify(text)}`)
-  return ms
+  const instant = parseRfc3339(text.trim())
+  if (instant === null) throw new Unexpected(`the date ${JSON.stringify(text)}`)
+  return instant.seconds * 1000 + Math.floor(instant.nanos / 1e6)
+}
+
+/** IsTruncated: exactly `true` or `false` (around whitespace); anything else is not guessed at. */
+function truncation(text: string): boolean {
+  const value = text.trim()
+  if (value !== 'true' && value !== 'false') throw new Unexpected(`IsTruncated ${JSON.stringify(text)}`)
+  return value === 'true'
+}
+
+/** Throws when an element that may appear once appears again: the SDK refuses such an answer, so do we. */
+function once(seen: Set<string>, element: string): void {
+  if (seen.has(element)) throw new Unexpected(`a repeated ${element}`)
+  seen.add(element)
 }
 
 function readContents(reader: Reader, objects: ListedObject[]): void {
   let key: string | undefined
   let bytes = 0
   let modifiedMs = 0
+  const seen = new Set<string>()
   for (let child = reader.child(); child !== undefined; child = reader.child()) {
     switch (child) {
-      case 'Key': key = reader.text('Key'); break
-      case 'Size': bytes = size(reader.text('Size')); break
-      case 'LastModified': modifiedMs = modified(reader.text('LastModified')); break
+      case 'Key': once(seen, child); key = reader.text('Key'); break
+      case 'Size': once(seen, child); bytes = size(reader.text('Size')); break
+      case 'LastModified': once(seen, child); modifiedMs = modified(reader.text('LastModified')); break
       default: reader.skip(child)
     }
   }
@@ -268,9 +284,12 @@ function readContents(reader: Reader, objects: ListedObject[]): void {
 }
 
 function readCommonPrefixes(reader: Reader, prefixes: string[]): void {
+  const seen = new Set<string>()
   for (let child = reader.child(); child !== undefined; child = reader.child()) {
-    if (child === 'Prefix') prefixes.push(reader.text('Prefix'))
-    else reader.skip(child)
+    if (child === 'Prefix') {
+      once(seen, child)
+      prefixes.push(reader.text('Prefix'))
+    } else reader.skip(child)
   }
   reader.end('CommonPrefixes')
 }
@@ -279,7 +298,8 @@ function readCommonPrefixes(reader: Reader, prefixes: string[]): void {
  * Reads a ListObjectsV2 answer body (UTF-8 text): Contents' Key, Size and LastModified,
  * CommonPrefixes' Prefix, IsTruncated and NextContinuationToken; every other element is skipped.
  * Returns undefined for anything else: another root element (an S3 `<Error>` sent with a 200),
- * malformed or truncated XML, an unknown entity, a Size or LastModified that is not one. Pure; never
+ * malformed or truncated XML, an unknown entity, a Size, LastModified or IsTruncated that is not one, a
+ * Key, Size, LastModified, Prefix, IsTruncated or NextContinuationToken given twice. Pure; never
  * throws.
  */
 export function parseListObjectsV2(body: string): ListObjectsV2Page | undefined {
@@ -288,6 +308,7 @@ export function parseListObjectsV2(body: string): ListObjectsV2Page | undefined 
   const prefixes: string[] = []
   let truncated = false
   let nextContinuationToken: string | undefined
+  const seen = new Set<string>()
   try {
     reader.prolog()
     if (reader.child() !== ROOT) return undefined
@@ -296,8 +317,8 @@ export function parseListObjectsV2(body: string): ListObjectsV2Page | undefined 
         switch (child) {
           case 'Contents': if (!reader.empty) readContents(reader, objects); break
           case 'CommonPrefixes': if (!reader.empty) readCommonPrefixes(reader, prefixes); break
-          case 'IsTruncated': truncated = reader.text('IsTruncated').trim() === 'true'; break
-          case 'NextContinuationToken': nextContinuationToken = reader.text('NextContinuationToken'); break
+          case 'IsTruncated': once(seen, child); truncated = truncation(reader.text('IsTruncated')); break
+          case 'NextContinuationToken': once(seen, child); nextContinuationToken = reader.text('NextContinuationToken'); break
           default: reader.skip(child)
         }
       }

@@ -61,7 +61,7 @@ t.test('an empty listing, self-closed or not, and keys with spaces kept as they 
   t.same(parseListObjectsV2(spaced), await sdkReading(spaced))
 })
 
-t.test('times: the fast forms and everything else Date.parse reads', async (t) => {
+t.test('times: RFC 3339 with a zone, as the SDK reads them', async (t) => {
   for (const time of ['2026-12-01T01:12:48.000Z', '2026-12-01T01:12:48Z', '1970-01-01T00:00:00.000Z', '2024-02-29T12:00:00.999Z', '2026-01-31T23:59:59.000Z', '2026-12-01T01:12:48.5Z', '2026-12-01T03:12:48.000+02:00', '2100-02-28T00:00:00Z', '9999-12-31T23:59:59.999Z']) {
     const xml = `${S3_ROOT}<Contents><Key>k</Key><LastModified>${time}</LastModified></Contents></ListBucketResult>`
     t.equal(parseListObjectsV2(xml)?.objects[0]?.modifiedMs, Date.parse(time), time)
@@ -88,6 +88,17 @@ t.test('anything but a listing is refused, not misread', async (t) => {
     'a size that is not a number': `${S3_ROOT}<Contents><Key>a</Key><Size>big</Size></Contents></ListBucketResult>`,
     'a negative size': `${S3_ROOT}<Contents><Key>a</Key><Size>-1</Size></Contents></ListBucketResult>`,
     'a date that is not one': `${S3_ROOT}<Contents><Key>a</Key><LastModified>yesterday</LastModified></Contents></ListBucketResult>`,
+    // Forms S3 never writes are not guessed at (the SDK refuses them too); without a zone Date.parse would read local time.
+    'a date without a zone': `${S3_ROOT}<Contents><Key>a</Key><LastModified>2026-12-01T01:12:48</LastModified></Contents></ListBucketResult>`,
+    'an RFC 1123 date': `${S3_ROOT}<Contents><Key>a</Key><LastModified>Tue, 01 Dec 2026 01:12:48 GMT</LastModified></Contents></ListBucketResult>`,
+    'a bare year': `${S3_ROOT}<Contents><Key>a</Key><LastModified>2026</LastModified></Contents></ListBucketResult>`,
+    // Read as false, these would end a listing after its first page.
+    'IsTruncated in capitals': `${S3_ROOT}<IsTruncated>TRUE</IsTruncated><NextContinuationToken>t</NextContinuationToken></ListBucketResult>`,
+    'IsTruncated neither true nor false': `${S3_ROOT}<IsTruncated>1</IsTruncated></ListBucketResult>`,
+    'IsTruncated twice': `${S3_ROOT}<IsTruncated>true</IsTruncated><IsTruncated>false</IsTruncated></ListBucketResult>`,
+    'a Key twice in one Contents': `${S3_ROOT}<Contents><Key>a</Key><Key>b</Key></Contents></ListBucketResult>`,
+    'a Prefix twice in one CommonPrefixes': `${S3_ROOT}<CommonPrefixes><Prefix>a/</Prefix><Prefix>b/</Prefix></CommonPrefixes></ListBucketResult>`,
+    'NextContinuationToken twice': `${S3_ROOT}<IsTruncated>true</IsTruncated><NextContinuationToken>a</NextContinuationToken><NextContinuationToken>b</NextContinuationToken></ListBucketResult>`,
     'an element inside a key': `${S3_ROOT}<Contents><Key>a<b/></Key></Contents></ListBucketResult>`,
     'text between elements': `${S3_ROOT}stray<Contents><Key>a</Key></Contents></ListBucketResult>`,
     'a DOCTYPE': `<!DOCTYPE x [<!ENTITY e "boom">]>${S3_ROOT}<Contents><Key>&e;</Key></Contents></ListBucketResult>`,
