@@ -260,22 +260,26 @@ function truncation(text: string): boolean {
   return value === 'true'
 }
 
-/** Throws when an element that may appear once appears again: the SDK refuses such an answer, so do we. */
-function once(seen: Set<string>, element: string): void {
-  if (seen.has(element)) throw new Unexpected(`a repeated ${element}`)
-  seen.add(element)
+/** Elements that may appear once in their parent, as bits of a `seen` mask. */
+const ONCE: Readonly<Record<string, number>> = { Key: 1, Size: 2, LastModified: 4, Prefix: 8, IsTruncated: 16, NextContinuationToken: 32 }
+
+/** `seen` with `element`'s bit set; throws when it was set already (the SDK refuses such an answer, so do we). */
+function once(seen: number, element: string): number {
+  const bit = ONCE[element] ?? 0
+  if ((seen & bit) !== 0) throw new Unexpected(`a repeated ${element}`)
+  return seen | bit
 }
 
 function readContents(reader: Reader, objects: ListedObject[]): void {
   let key: string | undefined
   let bytes = 0
   let modifiedMs = 0
-  const seen = new Set<string>()
+  let seen = 0
   for (let child = reader.child(); child !== undefined; child = reader.child()) {
     switch (child) {
-      case 'Key': once(seen, child); key = reader.text('Key'); break
-      case 'Size': once(seen, child); bytes = size(reader.text('Size')); break
-      case 'LastModified': once(seen, child); modifiedMs = modified(reader.text('LastModified')); break
+      case 'Key': seen = once(seen, child); key = reader.text('Key'); break
+      case 'Size': seen = once(seen, child); bytes = size(reader.text('Size')); break
+      case 'LastModified': seen = once(seen, child); modifiedMs = modified(reader.text('LastModified')); break
       default: reader.skip(child)
     }
   }
@@ -284,10 +288,10 @@ function readContents(reader: Reader, objects: ListedObject[]): void {
 }
 
 function readCommonPrefixes(reader: Reader, prefixes: string[]): void {
-  const seen = new Set<string>()
+  let seen = 0
   for (let child = reader.child(); child !== undefined; child = reader.child()) {
     if (child === 'Prefix') {
-      once(seen, child)
+      seen = once(seen, child)
       prefixes.push(reader.text('Prefix'))
     } else reader.skip(child)
   }
@@ -308,7 +312,7 @@ export function parseListObjectsV2(body: string): ListObjectsV2Page | undefined 
   const prefixes: string[] = []
   let truncated = false
   let nextContinuationToken: string | undefined
-  const seen = new Set<string>()
+  let seen = 0
   try {
     reader.prolog()
     if (reader.child() !== ROOT) return undefined
@@ -317,8 +321,8 @@ export function parseListObjectsV2(body: string): ListObjectsV2Page | undefined 
         switch (child) {
           case 'Contents': if (!reader.empty) readContents(reader, objects); break
           case 'CommonPrefixes': if (!reader.empty) readCommonPrefixes(reader, prefixes); break
-          case 'IsTruncated': once(seen, child); truncated = truncation(reader.text('IsTruncated')); break
-          case 'NextContinuationToken': once(seen, child); nextContinuationToken = reader.text('NextContinuationToken'); break
+          case 'IsTruncated': seen = once(seen, child); truncated = truncation(reader.text('IsTruncated')); break
+          case 'NextContinuationToken': seen = once(seen, child); nextContinuationToken = reader.text('NextContinuationToken'); break
           default: reader.skip(child)
         }
       }
