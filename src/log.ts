@@ -95,8 +95,8 @@ function redactLine(object: Record<string, unknown>): Record<string, unknown> {
 }
 
 /**
- * How the server's log lines reach stdout. One write per line cost the webhook ~25 us of CPU per
- * admission decision (a thread-pool round trip each; issue 14), so lines are gathered until
+ * How the server's log lines reach stdout. One write per line is a thread-pool round trip per
+ * admission decision (issue 14), so lines are gathered until
  * BATCH_BYTES or FLUSH_MS, whichever comes first, and written asynchronously: a stalled log reader
  * never blocks the event loop while the server runs. Pino flushes what is gathered synchronously when
  * the process exits (waiting for a stalled reader then). A SIGKILL loses what is gathered: FLUSH_MS
