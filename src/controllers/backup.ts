@@ -12,6 +12,7 @@ import type { Log } from '../log.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import { planBackups, type BackupAction, type BackupEvent } from './backup-plan.ts'
 import { isConflict, type KubeWrites } from './kube-writes.ts'
+import { ReportedEvents } from './reported-events.ts'
 import { SerialPasses } from './serial-passes.ts'
 
 /** The field manager of the paused create of a missed restore's RS: spec.paused is recorded as its field, never the generator's. */
@@ -52,8 +53,7 @@ function eventOf(action: BackupEvent, now: number, instance: string): CoreV1Even
  */
 export class BackupGenerator {
   readonly #options: BackupGeneratorOptions
-  /** Event names seen created or existing among the current problems: saves a POST per pass (409 would say the same). */
-  readonly #reported = new Set<string>()
+  readonly #reported = new ReportedEvents()
   readonly #passes = new SerialPasses()
 
   constructor(options: BackupGeneratorOptions) {
@@ -69,7 +69,7 @@ export class BackupGenerator {
     const now = this.#options.now?.() ?? Date.now()
     const { actions } = planBackups(this.#options.readSnapshot(), now)
     const current = new Set(actions.filter((a) => a.type === 'event').map((a) => a.name))
-    for (const name of this.#reported) if (!current.has(name)) this.#reported.delete(name)
+    this.#reported.keepOnly(current)
     for (const action of actions) {
       if (signal.aborted) return
       if (action.type === 'event' && this.#reported.has(action.name)) continue

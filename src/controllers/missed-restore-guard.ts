@@ -17,6 +17,7 @@ import type { PvcInfo, ReplicationSourceInfo } from '../state/cluster-state.ts'
 import type { Snapshot } from '../state/snapshot.ts'
 import type { KubeWrites } from './kube-writes.ts'
 import { findMissedRestores, type MissedRestore } from './missed-restores.ts'
+import { ReportedEvents } from './reported-events.ts'
 import { SerialPasses } from './serial-passes.ts'
 
 /** On a ReplicationSource the guard paused: why, and what a person does about it. */
@@ -94,12 +95,7 @@ function needsPause(rs: ReplicationSourceInfo, missed: MissedRestore): boolean {
  */
 export class MissedRestoreGuard {
   readonly #options: GuardOptions
-  /**
-   * Event names this process saw created or already existing, among the current misses: saves a
-   * POST per miss per pass on the same leader. Only an optimisation: without it, the create
-   * answers 409 and nothing is reported twice.
-   */
-  readonly #reported = new Set<string>()
+  readonly #reported = new ReportedEvents()
   readonly #passes = new SerialPasses()
 
   constructor(options: GuardOptions) {
@@ -116,7 +112,7 @@ export class MissedRestoreGuard {
     const now = this.#options.now?.() ?? Date.now()
     const misses = findMissedRestores(snapshot, now)
     const current = new Set(misses.map((missed) => missedRestoreEventName(missed.pvc)))
-    for (const name of this.#reported) if (!current.has(name)) this.#reported.delete(name)
+    this.#reported.keepOnly(current)
     for (const missed of misses) {
       if (signal.aborted) return
       await this.#report(missed, now)
