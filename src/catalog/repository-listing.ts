@@ -159,45 +159,37 @@ export async function listRepository(root: BlobStore, namespace: string, pvc: st
 }
 
 /**
- * Lists a whole per-PVC layout by a flat scan: the root's folders (one delimiter listing), then each
- * namespace by `scanNamespace` (`concurrency` at a time). A repository of a few dozen keys costs a few
- * hundredths of a request; one of thousands of packs about one. Returns the listing and the number of
- * listing requests (pages) made. A storage failure throws.
+ * Lists a whole per-PVC layout, `way` `scan` or `per-repository` (what a cold poll does, in one call:
+ * tests compare the two and count their requests). Both start with the root's folders (one delimiter
+ * listing) and take `concurrency` namespaces at a time. `scan`: each namespace by `scanNamespace`, so a
+ * repository of a few dozen keys costs a few hundredths of a request and one of thousands of packs about
+ * one. `per-repository`: each namespace's folders and blobs (delimiter listings), then each repository by
+ * `listRepository`. Returns the listing and the number of listing requests (pages) made. A storage
+ * failure throws.
  */
-export async function scanLayout(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
+export async function listLayout(root: BlobStore, options: LayoutListingOptions, way: 'scan' | 'per-repository'): Promise<{ listing: LayoutListing; requests: number }> {
   const { signal } = options
   const listing = emptyListing()
   const count = { requests: 0 }
   const store = countingListings(root, count)
   const namespaces = await listNamespaces(store, signal)
   await forEachLimit(namespaces, options.concurrency, async (namespace) => {
-    const scanned = await scanNamespace(store, namespace, options)
-    for (const [key, repository] of scanned.repositories) listing.repositories.set(key, repository)
-    listing.namespaceBlobs.push(...scanned.namespaceBlobs)
+    if (way === 'scan') {
+      const scanned = await scanNamespace(store, namespace, options)
+      for (const [key, repository] of scanned.repositories) listing.repositories.set(key, repository)
+      listing.namespaceBlobs.push(...scanned.namespaceBlobs)
+    } else {
+      const folder = await listNamespaceFolders(store, namespace, signal)
+      for (const pvc of folder.pvcs) repositoryIn(listing, namespace, pvc)
+      listing.namespaceBlobs.push(...folder.namespaceBlobs)
+    }
   }, signal)
-  return { listing: sorted(listing), requests: count.requests }
-}
-
-/**
- * Lists a whole per-PVC layout one repository at a time: the root's folders, each namespace's folders
- * and blobs (delimiter listings), then each repository by `listRepository`; `concurrency` listings at a
- * time. Returns the listing and the number of listing requests (pages) made. A storage failure throws.
- */
-export async function listLayoutPerRepository(root: BlobStore, options: LayoutListingOptions): Promise<{ listing: LayoutListing; requests: number }> {
-  const { signal } = options
-  const listing = emptyListing()
-  const count = { requests: 0 }
-  const store = countingListings(root, count)
-  const namespaces = await listNamespaces(store, signal)
-  await forEachLimit(namespaces, options.concurrency, async (namespace) => {
-    const folder = await listNamespaceFolders(store, namespace, signal)
-    for (const pvc of folder.pvcs) repositoryIn(listing, namespace, pvc)
-    listing.namespaceBlobs.push(...folder.namespaceBlobs)
-  }, signal)
-  await forEachLimit([...listing.repositories.values()], options.concurrency, async (repository) => {
-    const listed = await listRepository(store, repository.namespace, repository.pvc, signal)
-    repository.snapshots.push(...listed.snapshots)
-    if (listed.format !== undefined) repository.format = listed.format
-  }, signal)
+  if (way === 'per-repository') {
+    await forEachLimit([...listing.repositories.values()], options.concurrency, async (repository) => {
+      const listed = await listRepository(store, repository.namespace, repository.pvc, signal)
+      repository.snapshots.push(...listed.snapshots)
+      if (listed.format !== undefined) repository.format = listed.format
+    }, signal)
+  }
   return { listing: sorted(listing), requests: count.requests }
 }

@@ -6,7 +6,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import t, { type Test } from 'tap'
-import { listLayoutPerRepository, scanLayout } from '../../src/catalog/repository-listing.ts'
+import { listLayout } from '../../src/catalog/repository-listing.ts'
 import { type S3PrefixContext, s3PrefixSource } from '../../src/catalog/s3-prefix-source.ts'
 import type { S3PrefixSourceConfig } from '../../src/config/schema.ts'
 import { ResticKeyCache } from '../../src/restic/key-cache.ts'
@@ -146,19 +146,19 @@ t.test('listing requests: a fraction of one per small repository; no more than o
   await s3.createBucket('count-large')
   await s3.writeObjects('count-large', large)
 
-  const count = async (bucket: string, how: typeof scanLayout, pageSize?: number) => {
+  const count = async (bucket: string, way: 'scan' | 'per-repository', pageSize?: number) => {
     const counter = { listings: 0 }
-    const { listing, requests } = await how(counting(s3BlobStore(s3.location(bucket)), counter), { concurrency: 4, ...(pageSize !== undefined ? { pageSize } : {}) })
+    const { listing, requests } = await listLayout(counting(s3BlobStore(s3.location(bucket)), counter), { concurrency: 4, ...(pageSize !== undefined ? { pageSize } : {}) }, way)
     t.equal(requests, counter.listings, 'the count the source reports is the store\'s')
     return { listings: counter.listings, repositories: listing.repositories.size }
   }
-  const smallScan = await count('count-small', scanLayout)
-  const smallEach = await count('count-small', listLayoutPerRepository)
+  const smallScan = await count('count-small', 'scan')
+  const smallEach = await count('count-small', 'per-repository')
   t.same(smallScan, { listings: 1 + 2, repositories: 80 }, '80 repositories of 14 keys in 2 namespaces: the root, then one page per namespace (560 keys each)')
   t.same(smallEach, { listings: 1 + 2 + 80, repositories: 80 }, 'one listing per repository before')
   // Large against the page: 302 keys per repository, pages of 100 (as thousands of packs against 1,000).
-  const largeScan = await count('count-large', scanLayout, 100)
-  const largeEach = await count('count-large', listLayoutPerRepository)
+  const largeScan = await count('count-large', 'scan', 100)
+  const largeEach = await count('count-large', 'per-repository')
   t.equal(largeEach.listings, 1 + 1 + 3, 'before: the root, the namespace, one snapshots/ listing each')
   t.ok(largeScan.listings <= largeEach.listings, `repositories of 302 keys, pages of 100: ${largeScan.listings} scan requests, no more than one each (a page that ends in the packs resumes at snapshots/)`)
 
