@@ -9,6 +9,7 @@
 // matches case-insensitively, a repeated one is an error, and any structural error or malformed
 // entry fails the content.
 import { asObject } from '../json.ts'
+import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, COLON, COMMA, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from '../json-syntax.ts'
 import { errorMessage } from '../errors.ts'
 import { type BlobContext, corrupt } from './errors.ts'
 import { type Instant, parseRfc3339 } from '../rfc3339.ts'
@@ -101,14 +102,6 @@ function recordOf(entry: unknown): ManifestRecord | null {
   return { id, modified, deleted, type, labels: deleted || type === 'snapshot' ? null : stringLabels(labels), snapshot }
 }
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const COMMA = 0x2c
-const COLON = 0x3a
-const OPEN_OBJECT = 0x7b
-const CLOSE_OBJECT = 0x7d
-const OPEN_ARRAY = 0x5b
-const CLOSE_ARRAY = 0x5d
 
 /** Entries are JSON.parsed in batches of about this many bytes: large enough that the parse calls cost nothing, small enough that a batch's tree is short-lived young garbage (1 MB batches peaked ~50 MiB higher). */
 const BATCH_BYTES = 1 << 17

@@ -1,6 +1,7 @@
 // A guard in front of JSON.parse for request bodies: nesting that no Kubernetes object has is refused by
 // one linear scan, so a cheap hostile body (a few MB of `[[[[...`) cannot hold the event loop in the
 // parser while reviews and probes wait behind it.
+import { BACKSLASH, CLOSE_ARRAY, CLOSE_OBJECT, OPEN_ARRAY, OPEN_OBJECT, QUOTE } from '../json-syntax.ts'
 
 /**
  * How deep an AdmissionReview may nest. A real one is a few dozen levels deep (review -> request ->
@@ -10,12 +11,6 @@
  */
 export const MAX_JSON_DEPTH = 100
 
-const QUOTE = 0x22
-const BACKSLASH = 0x5c
-const OPEN_BRACE = 0x7b
-const OPEN_BRACKET = 0x5b
-const CLOSE_BRACE = 0x7d
-const CLOSE_BRACKET = 0x5d
 
 /**
  * Pure: the reason `text` nests objects/arrays deeper than `maxDepth` (one line, naming the limit and
@@ -37,9 +32,9 @@ export function jsonDepthProblem(text: string, maxDepth: number = MAX_JSON_DEPTH
       else if (code === QUOTE) inString = false
     } else if (code === QUOTE) {
       inString = true
-    } else if (code === OPEN_BRACE || code === OPEN_BRACKET) {
+    } else if (code === OPEN_OBJECT || code === OPEN_ARRAY) {
       if (++depth > maxDepth) return `body nests deeper than ${maxDepth} levels (at offset ${i}): no AdmissionReview does`
-    } else if (code === CLOSE_BRACE || code === CLOSE_BRACKET) {
+    } else if (code === CLOSE_OBJECT || code === CLOSE_ARRAY) {
       depth--
     }
   }
