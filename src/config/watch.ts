@@ -5,6 +5,7 @@ import { readFile } from 'node:fs/promises'
 import { basename, dirname } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import { toError } from '../errors.ts'
+import { concernsWatchedFiles } from '../watched-files.ts'
 import { parseConfig } from './load.ts'
 import type { Config } from './schema.ts'
 
@@ -46,10 +47,10 @@ export class ConfigWatcher {
 
   async start(pollMs = 10_000): Promise<void> {
     this.#lastText = await readFile(this.#file, 'utf8').catch(() => undefined)
-    const name = basename(this.#file)
+    const names = new Set([basename(this.#file)])
     try {
       this.#watcher = watch(dirname(this.#file), (_event, changed) => {
-        if (changed === null || changed === name || changed.startsWith('..')) this.#schedule()
+        if (concernsWatchedFiles(changed, names)) this.#schedule()
       })
       this.#watcher.on('error', () => undefined)
     } catch {

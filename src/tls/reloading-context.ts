@@ -4,11 +4,12 @@
 import { X509Certificate, createHash, createPrivateKey } from 'node:crypto'
 import { readFileSync, watch, type FSWatcher } from 'node:fs'
 import { isIP } from 'node:net'
-import { dirname, resolve } from 'node:path'
+import { basename, dirname, resolve } from 'node:path'
 import type { SecureContextOptions, Server as TlsServer } from 'node:tls'
 import { errorMessage } from '../errors.ts'
 import { type Log, silentLog } from '../log.ts'
 import { SERVER_TLS_OPTIONS } from './server-options.ts'
+import { concernsWatchedFiles } from '../watched-files.ts'
 
 export type TlsReloadEvent =
   | { ok: true; reloads: number; failures: number; fingerprint256: string; notAfter: Date }
@@ -240,8 +241,11 @@ export class ReloadingTlsContext {
   // their old inodes; only the containing directory sees that, so the directory is watched.
   #startWatching(certFile: string, keyFile: string): void {
     for (const dir of new Set([dirname(certFile), dirname(keyFile)])) {
+      const names = new Set([certFile, keyFile].filter((file) => dirname(file) === dir).map((file) => basename(file)))
       try {
-        const watcher = watch(dir, { persistent: false }, () => this.#schedule())
+        const watcher = watch(dir, { persistent: false }, (_event, changed) => {
+          if (concernsWatchedFiles(changed, names)) this.#schedule()
+        })
         watcher.on('error', (error) => {
           this.#log.warn({ dir, err: error }, 'TLS directory watch failed; relying on polling')
           watcher.close()

@@ -278,3 +278,21 @@ t.test('close stops watching', async (t) => {
   t.equal(ctx.reloads, 0)
   t.equal(ctx.current().cert, certA.certPem)
 })
+
+// The kind of fault: a directory watch that reacts to every name in the directory. A file written
+// beside the certificates every few milliseconds (a log file, another Secret key) re-armed the debounce
+// on each write, so a rotated certificate waited, with polling off, until the writer stopped.
+t.test('a busy unrelated file beside the certificates does not hold back a reload', async (t) => {
+  const dir = t.testdir()
+  installPair(dir, certA)
+  const ctx = new ReloadingTlsContext({ certFile: join(dir, 'tls.crt'), keyFile: join(dir, 'tls.key'), pollIntervalMs: 0, debounceMs: 50 })
+  t.teardown(() => ctx.close())
+  let writes = 0
+  const writer = setInterval(() => writeFileSync(join(dir, 'server.log'), `line ${++writes}\n`, { flag: 'a' }), 5)
+  t.teardown(() => clearInterval(writer))
+  await sleep(100)
+  installPair(dir, certB)
+  await waitFor('reload to B while the other file is still being written', () => ctx.reloads === 1, 2000)
+  t.ok(writes > 20, `the other file kept changing (${writes} writes)`)
+  t.equal(ctx.current().cert, certB.certPem)
+})
