@@ -297,7 +297,8 @@ async function main(): Promise<number> {
   process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
   console.log(`volsync-autorestore admission benchmark: node ${process.version}, ${cpus().length} CPU(s) (${cpus()[0]?.model ?? '?'})${s.quick ? ', --quick' : ''}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   try {
-    const tls = await writeCertificates({ outDir: dir, service: 'volsync-autorestore', namespace: 'volsync-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
+    // In a folder of their own, as a Secret volume is: the log file and answers written in `dir` are not beside them.
+    const tls = await writeCertificates({ outDir: join(dir, 'tls'), service: 'volsync-autorestore', namespace: 'volsync-system', dnsNames: ['localhost'], ipAddresses: ['127.0.0.1'] })
     const summary: string[] = []
     let invalid = false
 
