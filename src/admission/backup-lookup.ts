@@ -37,10 +37,9 @@ function entriesFor(catalog: CatalogState, namespace: string, backupName: string
   const found: Array<{ entry: CatalogEntry; filedAs?: string }> = (catalog.byPvc.get(pvcKey(namespace, names.name)) ?? []).map((entry) => ({ entry }))
   if (names.kopiaUsername !== null) {
     const hostname = kopiaHostname(namespace, backupName)
-    const filedAs = `Kopia username ${names.kopiaUsername}@${hostname} (VolSync's name for a ReplicationSource named ${backupName}: only [A-Za-z0-9_-] kept, trimmed, cut at 50)`
     for (const entry of catalog.byPvc.get(pvcKey(hostname, names.kopiaUsername)) ?? []) {
       // Restic and per-PVC repositories are filed under the name as given; only a shared Kopia repository under the username.
-      if (entry.kind === 'kopia') found.push({ entry, filedAs })
+      if (entry.kind === 'kopia') found.push({ entry, filedAs: `Kopia username ${names.kopiaUsername}@${hostname} (VolSync's name for a ReplicationSource named ${backupName}: only [A-Za-z0-9_-] kept, trimmed, cut at 50)` })
     }
   }
   return found

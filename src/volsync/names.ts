@@ -22,6 +22,9 @@ export const KOPIA_USERNAME_PATTERN = `[a-z0-9][a-z0-9_-]{0,${KOPIA_MAX_USERNAME
 /** One Kopia hostname as generateHostname produces it from a namespace, as a regular-expression fragment. */
 export const KOPIA_HOSTNAME_PATTERN = '[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?'
 
+/** A name of only `[A-Za-z0-9_-]` that starts and ends with a letter or digit: kopiaUsername keeps it whole (before the cut). */
+const KEPT_WHOLE = /^[A-Za-z0-9](?:[A-Za-z0-9_-]*[A-Za-z0-9])?$/
+
 /**
  * The fork's default Kopia username of an RS or RD named `objectName` (generateUsername with no explicit
  * `spec.kopia.username`): keep `[A-Za-z0-9_-]`, drop every other character, trim leading/trailing `-`
@@ -30,6 +33,8 @@ export const KOPIA_HOSTNAME_PATTERN = '[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?'
  * part of it (fork >= v0.15.40).
  */
 export function kopiaUsername(objectName: string): string {
+  // Most names keep every character and need no trim: one test instead of two replacements per admission.
+  if (KEPT_WHOLE.test(objectName)) return objectName.slice(0, KOPIA_MAX_USERNAME)
   const kept = objectName.replace(/[^A-Za-z0-9_-]/g, '').replace(/^[-_]+|[-_]+$/g, '')
   return kept === '' ? KOPIA_DEFAULT_IDENTITY : kept.slice(0, KOPIA_MAX_USERNAME)
 }
