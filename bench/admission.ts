@@ -6,7 +6,8 @@
 //      logging its decision lines at info to a file as production does), a reference Fastify TLS
 //      server that JSON.parses the review and answers a minimal allowed review (the issue's
 //      baseline), and a no-op Fastify server answering ours's bytes without parsing (the floor);
-//      runs alternate reference, noop, ours each round; the median of the runs is reported.
+//      runs alternate reference, noop, ours each round; the median of the runs is reported. A run during which other processes kept more than
+//      DISTURBED_CORES busy is measured again (twice at most) and the least disturbed try counts.
 //   2. handleReview in-process, each call timed, for three reviews; JSON.parse/stringify beside.
 // The default run takes about 110 s. Flags: --quick (about 25 s), --rounds N, --warmup S,
 // --duration S, --connections N, --pipelining N, --skip-load, --skip-handler.
@@ -26,6 +27,10 @@ import { recordGoal } from './goal-rows.ts'
 const GOAL_RATIO = 0.85
 const GOAL_P99_RATIO = 1.2
 const GOAL_HANDLER_P99_US = 500
+/** Other processes keeping more than this many cores busy during a run disturb it (on 2 cores). */
+const DISTURBED_CORES = 0.1
+/** How many times a disturbed run is measured again. */
+const DISTURBED_RETRIES = 2
 
 interface LoadSettings {
   readonly rounds: number
@@ -182,6 +187,8 @@ async function loadBench(load: LoadSettings, tls: CertificatePaths, dir: string)
     console.log(`  load: POST /mutate ${Buffer.byteLength(body)} B, TLS keep-alive, ${load.connections} connections (each reopened every ${CONNECTION_LIMITS.maxRequestsPerSocket - 1} requests, as the API server does on the webhook's Connection: close), pipelining ${load.pipelining}, warm-up ${load.warmupSec} s + ${load.durationSec} s measured per run, ${load.rounds} round(s) of ${TARGETS.join(', ')}`)
 
     const runs: MeasuredRun[] = []
+    // Disturbed runs not counted in the figures; their failures (non-2xx, mismatches) still count.
+    const discarded: MeasuredRun[] = []
     const byName: Record<TargetName, ServerProcess> = { ours, noop, reference }
     const expectedBy: Record<TargetName, string> = { ours: expected, noop: expected, reference: referenceAnswer }
     const cannon = (name: TargetName, durationSec: number) => runCannon({
@@ -190,29 +197,44 @@ async function loadBench(load: LoadSettings, tls: CertificatePaths, dir: string)
       // ~1,000 requests, as the API server's client pays when told Connection: close.
       reconnectEvery: CONNECTION_LIMITS.maxRequestsPerSocket - 1,
     })
+    const measure = async (name: TargetName, round: number): Promise<MeasuredRun> => {
+      const target = byName[name]
+      const warm = await cannon(name, load.warmupSec)
+      if (warm.non2xx + warm.errors + warm.timeouts + warm.mismatches > 0) {
+        console.log(`  warm-up ${name}: non-2xx ${warm.non2xx} errors ${warm.errors} timeouts ${warm.timeouts} mismatches ${warm.mismatches}`)
+      }
+      const before = await target.usage()
+      const machineBefore = machineBusySeconds()
+      const run = await cannon(name, load.durationSec)
+      const machineAfter = machineBusySeconds()
+      const after = await target.usage()
+      const serverSeconds = (after.cpuMicros - before.cpuMicros) / 1e6
+      const otherCores = machineBefore === null || machineAfter === null
+        ? Number.NaN
+        : Math.max(0, (machineAfter - machineBefore - serverSeconds - run.clientCpuPerSec * run.durationSec) / run.durationSec)
+      return {
+        target: name,
+        round,
+        run,
+        serverCpuMicrosPerReq: run.requests > 0 ? (after.cpuMicros - before.cpuMicros) / run.requests : Number.NaN,
+        serverElu: elu(before, after),
+        otherCores,
+      }
+    }
     for (let round = 1; round <= load.rounds; round++) {
       for (const name of TARGETS) {
-        const target = byName[name]
-        const warm = await cannon(name, load.warmupSec)
-        if (warm.non2xx + warm.errors + warm.timeouts + warm.mismatches > 0) {
-          console.log(`  warm-up ${name}: non-2xx ${warm.non2xx} errors ${warm.errors} timeouts ${warm.timeouts} mismatches ${warm.mismatches}`)
-        }
-        const before = await target.usage()
-        const machineBefore = machineBusySeconds()
-        const run = await cannon(name, load.durationSec)
-        const machineAfter = machineBusySeconds()
-        const after = await target.usage()
-        const serverSeconds = (after.cpuMicros - before.cpuMicros) / 1e6
-        const otherCores = machineBefore === null || machineAfter === null
-          ? Number.NaN
-          : Math.max(0, (machineAfter - machineBefore - serverSeconds - run.clientCpuPerSec * run.durationSec) / run.durationSec)
-        const measured: MeasuredRun = {
-          target: name,
-          round,
-          run,
-          serverCpuMicrosPerReq: run.requests > 0 ? (after.cpuMicros - before.cpuMicros) / run.requests : Number.NaN,
-          serverElu: elu(before, after),
-          otherCores,
+        // A run that shared the machine with other work is measured again: it moves one target's figure
+        // and so the ratio (one disturbed reference round once made it read 0.82x where undisturbed runs
+        // gave 0.54-0.67x). The least disturbed of the tries counts; the others are printed as such.
+        let measured = await measure(name, round)
+        for (let retry = 1; retry <= DISTURBED_RETRIES && measured.otherCores > DISTURBED_CORES; retry++) {
+          console.log(`${runLine(measured)}  [disturbed: measured again]`)
+          const again = await measure(name, round)
+          if (again.otherCores >= measured.otherCores) discarded.push(again)
+          else {
+            discarded.push(measured)
+            measured = again
+          }
         }
         runs.push(measured)
         console.log(runLine(measured))
@@ -233,7 +255,7 @@ async function loadBench(load: LoadSettings, tls: CertificatePaths, dir: string)
       }
     }
     const bad = (name: TargetName): TargetBad => {
-      const mine = runs.filter((m) => m.target === name)
+      const mine = [...runs, ...discarded].filter((m) => m.target === name)
       const sum = (pick: (r: CannonRun) => number) => mine.reduce((total, m) => total + pick(m.run), 0)
       return { non2xx: sum((r) => r.non2xx), errors: sum((r) => r.errors), timeouts: sum((r) => r.timeouts), mismatches: sum((r) => r.mismatches) }
     }
